@@ -1,0 +1,45 @@
+# The two commands of the README: `make run` (the analysis) and `make test` (the suite).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check --quiet --no-input
+STAMP := $(VENV)/.installed
+
+.PHONY: install data run test lint bench lock clean
+
+install: $(STAMP)
+
+# Rebuilt whenever the lock or the package metadata changes.
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing the locked environment into $(VENV) ..."
+	@$(PIP) install -r requirements.lock 2>&1 | grep -v "is ignored: it is neither" || true
+	@$(PY) -c "import tensorflow, pandas, implicit, nbclient" 2>/dev/null || { echo "error: installation of requirements.lock failed"; exit 1; }
+	@$(PIP) install --no-deps --no-build-isolation -e . 2>&1 | grep -v "is ignored: it is neither" || true
+	@$(PY) -c "import lastfm_rec" || { echo "error: installing the lastfm_rec package failed"; exit 1; }
+	@touch $@
+
+data: install
+	@$(VENV)/bin/lastfm-rec data
+
+run: data
+	@$(PY) -m lastfm_rec.notebook_runner notebooks --out reports
+
+lint: install
+	@$(PY) -m ruff check lastfm_rec tests bench
+
+test: lint
+	@$(PY) -m pytest
+
+bench: data
+	@$(PY) bench/run.py
+
+# Regenerate requirements.lock from requirements.in in a throw-away environment.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet -r requirements.in
+	{ head -2 requirements.lock; .lock-venv/bin/pip freeze --all | grep -vE '^(pip|wheel)=='; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock && rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache .ruff_cache

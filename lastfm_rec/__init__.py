@@ -1,0 +1,58 @@
+"""lastfm_rec: artist recommendations from Last.fm listening histories (HetRec 2011 2K).
+
+The package is layered as the analysis runs: ``data`` (find, download, verify, load) ->
+``preprocessing`` (trim, scale, re-index, tags, popularity, split) -> ``cfmodel`` (the
+TensorFlow 1-style matrix factorisation) -> ``recommend`` (scores, recommendations,
+neighbours, rec sheets) -> ``cli``. Names that need TensorFlow are imported on first use, so
+``import lastfm_rec`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    # name -> module that defines it; loaded on first attribute access
+    "DataError": "data",
+    "Dataset": "data",
+    "find_data_dir": "data",
+    "fetch_data": "data",
+    "verify_data": "data",
+    "load_dataset": "data",
+    "load_artists": "data",
+    "load_tags": "data",
+    "load_user_artists": "data",
+    "load_user_friends": "data",
+    "load_user_tagged": "data",
+    "load_user_tagged_timestamps": "data",
+    "WeightScaler": "preprocessing",
+    "IdMap": "preprocessing",
+    "outlier_threshold": "preprocessing",
+    "transform_weights": "preprocessing",
+    "label_tags": "preprocessing",
+    "add_top_tags": "preprocessing",
+    "add_popularity_score": "preprocessing",
+    "reindex": "preprocessing",
+    "split_dataframe": "preprocessing",
+    "prepare": "preprocessing",
+    "generate_hetrec": "synthetic",
+    "SyntheticSpec": "synthetic",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lastfm_rec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

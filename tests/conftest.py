@@ -1,0 +1,30 @@
+"""Shared fixtures: a seeded synthetic data set, and the real data when it is available."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lastfm_rec.synthetic import SyntheticSpec, generate_hetrec
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small HetRec-format data set (100 users, 400 artists), the same bytes every run."""
+    return generate_hetrec(tmp_path_factory.mktemp("synthetic"), SyntheticSpec(), seed=7)
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The real HetRec files from LASTFM_REC_DATA: skipped locally without them, an error in CI."""
+    path = os.environ.get("LASTFM_REC_DATA")
+    if path and (Path(path) / "user_artists.dat").is_file():
+        return Path(path)
+    reason = f"real data not found: set LASTFM_REC_DATA to the HetRec folder (now {path!r})"
+    if IN_CI:
+        pytest.fail(reason + "; CI must run the real-data tests")
+    pytest.skip(reason)
