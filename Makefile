@@ -23,7 +23,7 @@ data: install
 	@$(VENV)/bin/lastfm-rec data
 
 run: data
-	@$(PY) -m lastfm_rec.notebook_runner notebooks --out reports
+	@$(PY) -m lastfm_rec.reports notebooks --out reports
 
 lint: install
 	@$(PY) -m ruff check lastfm_rec tests bench

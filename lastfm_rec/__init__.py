@@ -38,6 +38,7 @@ _LAZY = {
     "reindex": "preprocessing",
     "split_dataframe": "preprocessing",
     "prepare": "preprocessing",
+    "PreparedData": "preprocessing",
     "generate_hetrec": "synthetic",
     "SyntheticSpec": "synthetic",
 }

@@ -1,0 +1,311 @@
+"""Using trained embeddings: scores, personal recommendations, artist neighbours, rec sheets.
+
+Owns the original notebook's section 3 as functions with explicit inputs:
+:func:`compute_scores`, :func:`user_recommendations`, :func:`artist_neighbors`, reading a
+spreadsheet of liked artists (:func:`read_rec_sheet`), two ways to place a new user in the
+embedding space (:func:`similar_users_embedding`, the original's heuristic, and
+:func:`fold_in`, a least-squares solve against the fixed artist embeddings), and the
+popularity-bias check (:func:`popularity_correlation`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+Measure = Literal["dot", "cosine"]
+MEASURES: tuple[str, ...] = ("dot", "cosine")
+RESULT_COLUMNS = ["a_id", "artistID", "name", "score", "top3_tags", "popularity_score",
+                  "listeners"]
+
+
+class HasEmbeddings(Protocol):
+    """Anything with ``embeddings = {"u_id": (N, k) array, "a_id": (M, k) array}``."""
+
+    embeddings: dict[str, np.ndarray]
+
+
+class RecSheetError(ValueError):
+    """A rec sheet that cannot be read; the message is one line that says what to fix."""
+
+
+def compute_scores(query_embedding: np.ndarray, item_embeddings: np.ndarray,
+                   measure: Measure = "dot") -> np.ndarray:
+    """Score every item against a query embedding.
+
+    Parameters
+    ----------
+    query_embedding
+        Vector of shape ``(k,)``.
+    item_embeddings
+        Matrix of shape ``(M, k)``, one row per item.
+    measure
+        ``"dot"`` (inner product) or ``"cosine"`` (inner product of unit vectors; a zero
+        vector scores 0 against everything instead of NaN).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(M,)``.
+    """
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {MEASURES}, got {measure!r}")
+    query = np.asarray(query_embedding, dtype=np.float64)
+    items = np.asarray(item_embeddings, dtype=np.float64)
+    if measure == "cosine":
+        query = _unit(query[None, :])[0]
+        items = _unit(items)
+    return items @ query
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
+
+
+def _ranked_table(scores: np.ndarray, artists: pd.DataFrame, k: int,
+                  exclude: Sequence[int] | np.ndarray | None = None) -> pd.DataFrame:
+    """The ``k`` best-scored artists with their descriptive columns, best first."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    if len(scores) != len(artists):
+        raise ValueError(f"{len(scores)} scores for {len(artists)} artists: "
+                         "the artists table must be in a_id order (see preprocessing.reindex)")
+    keep = np.ones(len(scores), dtype=bool)
+    if exclude is not None:
+        keep[np.asarray(exclude, dtype=np.int64)] = False
+    candidates = np.flatnonzero(keep)
+    if candidates.size == 0:
+        raise ValueError("nothing left to recommend: every artist is excluded")
+    # Stable ordering on ties (lower a_id first) keeps reruns identical.
+    order = candidates[np.lexsort((candidates, -scores[candidates]))][:k]
+    table = artists.iloc[order].copy()
+    table["score"] = scores[order]
+    table["a_id"] = order
+    return table[[c for c in RESULT_COLUMNS if c in table.columns]].reset_index(drop=True)
+
+
+def user_recommendations(model: HasEmbeddings, user_embedding: np.ndarray,
+                         artists: pd.DataFrame, measure: Measure = "dot",
+                         exclude: Sequence[int] | np.ndarray | None = None,
+                         k: int = 6) -> pd.DataFrame:
+    """The ``k`` artists that score highest for a user embedding.
+
+    Parameters
+    ----------
+    model
+        A trained model with ``embeddings["a_id"]``.
+    user_embedding
+        The user's embedding, shape ``(k,)``.
+    artists
+        Artists in ``a_id`` order with ``name``, ``top3_tags``, ``popularity_score`` and
+        ``listeners`` (see :func:`lastfm_rec.preprocessing.prepare`).
+    measure
+        ``"dot"`` or ``"cosine"``.
+    exclude
+        ``a_id`` values never to recommend (e.g. the artists the user already likes).
+    k
+        How many artists to return.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``a_id, artistID, name, score, top3_tags, popularity_score, listeners``,
+        best first; ``attrs["measure"]`` names the measure.
+    """
+    scores = compute_scores(user_embedding, model.embeddings["a_id"], measure)
+    table = _ranked_table(scores, artists, k, exclude)
+    table.attrs["measure"] = measure
+    return table
+
+
+def find_artist(name: str, artists: pd.DataFrame) -> tuple[int, list[str]]:
+    """Find an artist by name: case-insensitive, plain text (no regular expressions).
+
+    An exact (case-insensitive) match wins; otherwise the most listened artist whose name
+    contains ``name``. No match raises ``KeyError`` that suggests close names.
+
+    Returns
+    -------
+    tuple
+        ``(a_id, other_candidates)`` where ``other_candidates`` are the other matching names.
+    """
+    query = name.strip().casefold()
+    if not query:
+        raise KeyError("artist name is empty")
+    names = artists["name"].astype(str)
+    folded = names.str.casefold()
+    exact = np.flatnonzero((folded == query).to_numpy())
+    partial = np.flatnonzero(folded.str.contains(query, regex=False).to_numpy())
+    matches = exact if exact.size else partial
+    if matches.size == 0:
+        close = difflib.get_close_matches(name, names.tolist(), n=3, cutoff=0.6)
+        hint = f"; close names: {', '.join(close)}" if close else ""
+        raise KeyError(f"no artist named {name!r} in the data{hint}")
+    if "listeners" in artists.columns:
+        listeners = artists["listeners"].to_numpy()[matches]
+        matches = matches[np.lexsort((matches, -listeners))]
+    chosen = int(matches[0])
+    others = [n for i, n in zip(partial, names.to_numpy()[partial], strict=True) if i != chosen]
+    return chosen, others
+
+
+def artist_neighbors(model: HasEmbeddings, name: str, artists: pd.DataFrame,
+                     measure: Measure = "dot", k: int = 5) -> pd.DataFrame:
+    """The ``k`` artists nearest to a named artist in the embedding space.
+
+    The artist itself is included (under ``cosine`` it comes first with score 1).
+    ``attrs`` holds ``query`` (the matched name) and ``other_candidates`` (other names that
+    matched the search).
+    """
+    a_id, others = find_artist(name, artists)
+    item_embeddings = model.embeddings["a_id"]
+    scores = compute_scores(item_embeddings[a_id], item_embeddings, measure)
+    table = _ranked_table(scores, artists, k)
+    table.attrs.update(measure=measure, query=str(artists["name"].iloc[a_id]),
+                       other_candidates=others)
+    return table
+
+
+def write_rec_sheet(artists: pd.DataFrame, path: str | os.PathLike, n: int = 250,
+                    likes: Sequence[str] = ()) -> Path:
+    """Write a rec sheet: the ``n`` artists with most listeners, ``Like`` = 1 for ``likes``.
+
+    Written to a temporary file and renamed, so a failure leaves no half-written sheet.
+    """
+    top = artists.sort_values(["listeners", "name"], ascending=[False, True]).head(n)
+    unknown = sorted(set(likes) - set(top["name"]))
+    if unknown:
+        raise ValueError(f"liked artists not among the top {n}: {', '.join(unknown)}")
+    sheet = pd.DataFrame({"name": top["name"].to_numpy(),
+                          "Like": np.where(top["name"].isin(likes), "1", "")})
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    sheet.to_csv(tmp, index=False, lineterminator="\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_rec_sheet(path: str | os.PathLike, artists: pd.DataFrame) -> np.ndarray:
+    """The ``a_id`` of every artist marked ``Like`` = 1 in a rec sheet.
+
+    Parameters
+    ----------
+    path
+        A CSV with columns ``name`` and ``Like`` (1 or blank).
+    artists
+        Artists in ``a_id`` order with ``name``.
+
+    Raises
+    ------
+    RecSheetError
+        The file is missing or unreadable, lacks a column, has a ``Like`` value other than
+        1 or blank, likes nothing, or names an artist that is not in the data.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RecSheetError(f"rec sheet {path} does not exist: copy "
+                            "rec_sheets/your_artists.csv and put 1 in the Like column")
+    try:
+        sheet = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RecSheetError(f"rec sheet {path} is not a readable CSV: {reason}") from None
+    missing = [c for c in ("name", "Like") if c not in sheet.columns]
+    if missing:
+        raise RecSheetError(f"rec sheet {path} lacks the column(s) {', '.join(missing)}: "
+                            "it needs 'name' and 'Like'")
+    like = sheet["Like"].str.strip()
+    bad = ~like.isin(["", "1", "1.0"])
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise RecSheetError(f"rec sheet {path} line {row + 2}: Like must be 1 or blank, "
+                            f"got {sheet['Like'].iloc[row]!r}")
+    liked = sheet.loc[like != "", "name"].str.strip()
+    if liked.empty:
+        raise RecSheetError(f"rec sheet {path} likes no artist: put 1 in the Like column "
+                            "next to the artists you enjoy")
+    return _artist_ids_by_name(liked.tolist(), artists, path)
+
+
+def _artist_ids_by_name(names: list[str], artists: pd.DataFrame, path: Path) -> np.ndarray:
+    index = pd.Series(np.arange(len(artists)), index=artists["name"].astype(str))
+    index = index[~index.index.duplicated(keep="first")]
+    unknown = [n for n in names if n not in index.index]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], index.index.tolist(), n=3, cutoff=0.6)
+        hint = f" (close matches: {', '.join(close)})" if close else ""
+        raise RecSheetError(f"rec sheet {path}: artist {unknown[0]!r} is not in the "
+                            f"data{hint}")
+    return np.unique(index.loc[names].to_numpy())
+
+
+def like_vector(liked: Sequence[int] | np.ndarray, n_artists: int) -> np.ndarray:
+    """A 0/1 vector over artists with 1 at each liked ``a_id``."""
+    vector = np.zeros(n_artists, dtype=np.float64)
+    vector[np.asarray(liked, dtype=np.int64)] = 1.0
+    return vector
+
+
+def similar_users_embedding(liked: Sequence[int] | np.ndarray, ratings: sp.spmatrix,
+                            user_embeddings: np.ndarray, n_similar: int = 5) -> np.ndarray:
+    """The original's heuristic: the mean embedding of the users most similar to the likes.
+
+    Similarity is the dot product of the 0/1 like vector with each user's row of scaled
+    play counts (``w_mm``); ties go to the lower ``u_id``.
+
+    Parameters
+    ----------
+    liked
+        ``a_id`` of the liked artists.
+    ratings
+        Users x artists sparse matrix of ``w_mm`` (the training ratings).
+    user_embeddings
+        ``(N, k)`` user embeddings of the trained model.
+    n_similar
+        How many similar users to average (the original uses 5).
+    """
+    similarity = np.asarray(sp.csr_matrix(ratings) @ like_vector(liked, ratings.shape[1]))
+    order = np.lexsort((np.arange(similarity.size), -similarity))[:n_similar]
+    return np.asarray(user_embeddings)[order].mean(axis=0)
+
+
+def fold_in(liked: Sequence[int] | np.ndarray, artist_embeddings: np.ndarray,
+            regularization: float = 0.1, gravity: float = 0.0) -> np.ndarray:
+    """Solve for a new user's embedding against fixed artist embeddings.
+
+    Minimises ``sum_j (1 - <u, v_j>)^2`` over the liked artists ``j``
+    ``+ regularization * |u|^2 + gravity * mean_j' <u, v_j'>^2`` over all artists: the
+    model's own objective for one user whose liked entries are observed. All liked entries
+    share one target, and the solution is linear in it, so the ranking does not depend on
+    the value chosen (1).
+    """
+    artist_embeddings = np.asarray(artist_embeddings, dtype=np.float64)
+    liked_vectors = artist_embeddings[np.asarray(liked, dtype=np.int64)]
+    dim = artist_embeddings.shape[1]
+    gram = liked_vectors.T @ liked_vectors + regularization * np.eye(dim)
+    if gravity:
+        gram += gravity * (artist_embeddings.T @ artist_embeddings) / len(artist_embeddings)
+    rhs = liked_vectors.sum(axis=0)
+    return np.linalg.lstsq(gram, rhs, rcond=None)[0]
+
+
+def popularity_correlation(scores: np.ndarray, artists: pd.DataFrame) -> dict[str, Any]:
+    """Spearman rank correlation of scores with ``popularity_score`` and ``listeners``.
+
+    Close to 0 means the scores ignore popularity; close to 1 means they mostly follow it.
+    """
+    ranks = pd.Series(np.asarray(scores, dtype=np.float64))
+    return {
+        "popularity_score": float(ranks.corr(
+            artists["popularity_score"].reset_index(drop=True), method="spearman")),
+        "listeners": float(ranks.corr(
+            artists["listeners"].reset_index(drop=True).astype(float), method="spearman")),
+    }
