@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check --quiet --no-input
 STAMP := $(VENV)/.installed
 
-.PHONY: install data run test lint bench lock clean
+.PHONY: install data run notebooks test lint bench lock clean
 
 install: $(STAMP)
 
@@ -24,6 +24,10 @@ data: install
 
 run: data
 	@$(PY) -m lastfm_rec.reports notebooks --out reports
+
+# Refresh the outputs stored in the committed notebooks (after a library change).
+notebooks: data
+	@$(PY) -m lastfm_rec.reports notebooks --out notebooks --no-html
 
 lint: install
 	@$(PY) -m ruff check lastfm_rec tests bench

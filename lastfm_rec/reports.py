@@ -143,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("reports"), help="output folder")
     parser.add_argument("--only", nargs="*", default=None,
                         help="names (or prefixes) of notebooks to run, e.g. 01 03")
+    parser.add_argument("--no-html", dest="html", action="store_false",
+                        help="write only the executed notebooks")
     args = parser.parse_args(argv)
     paths = sorted(args.notebooks.glob("*.ipynb"))
     if args.only:
@@ -153,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter()
     for path in paths:
         print(f"running {path.name} ...", flush=True)
-        done = execute_notebook(path, args.out)
-        print(f"  {done.seconds:6.1f} s  -> {done.html}", flush=True)
+        done = execute_notebook(path, args.out, html=args.html)
+        print(f"  {done.seconds:6.1f} s  -> {done.html or done.notebook}", flush=True)
     print(f"{len(paths)} notebooks in {time.perf_counter() - total:.1f} s; "
           f"reports in {args.out.resolve()}")
     return 0

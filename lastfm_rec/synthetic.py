@@ -9,6 +9,7 @@ chunks, so memory stays linear in the number of rows.
 
 from __future__ import annotations
 
+import csv
 import os
 import tempfile
 from dataclasses import dataclass
@@ -150,7 +151,8 @@ def _write_table(frame: pd.DataFrame, path: Path, encoding: str = "utf-8") -> No
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        frame.to_csv(tmp, sep="\t", index=False, encoding=encoding, lineterminator="\n")
+        frame.to_csv(tmp, sep="\t", index=False, encoding=encoding, lineterminator="\n",
+                     quoting=csv.QUOTE_NONE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
