@@ -1,0 +1,153 @@
+"""The ``lastfm-rec`` command: get the data, recommend artists, show neighbours.
+
+Owns argument parsing and output formatting only; the work is done by the library. Heavy
+imports (pandas, TensorFlow) happen inside the subcommands, so ``lastfm-rec --help`` answers
+at once. User mistakes end with exit status 2 and one ``error:`` line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one ``error:`` line, without the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
+                        help="folder with the HetRec .dat files (default: $LASTFM_REC_DATA, "
+                             "then data/hetrec2011-lastfm-2k)")
+    return common
+
+
+def _output_options(default_k: int) -> argparse.ArgumentParser:
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("-k", type=_positive_int, default=default_k,
+                        help=f"how many artists to list (default {default_k})")
+    output.add_argument("--measure", choices=("dot", "cosine"), default="dot",
+                        help="similarity measure (default dot)")
+    output.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return output
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface, with one subcommand per task."""
+    parser = _Parser(prog="lastfm-rec",
+                     description="Artist recommendations from Last.fm listening histories "
+                                 "(HetRec 2011 Last.fm 2K).")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    common = _common_options()
+
+    data = commands.add_parser("data", parents=[common],
+                               help="find or download the data, verify it, print where it is")
+    data.set_defaults(handler=_cmd_data)
+
+    recommend = commands.add_parser(
+        "recommend", parents=[common, _output_options(10)],
+        help="recommend artists for the likes in a rec sheet")
+    recommend.add_argument("--likes", type=Path, required=True, metavar="PATH",
+                           help="CSV with columns name and Like (1 or blank), e.g. "
+                                "rec_sheets/your_artists.csv")
+    recommend.set_defaults(handler=_cmd_recommend)
+
+    neighbors = commands.add_parser("neighbors", parents=[common, _output_options(5)],
+                                    help="artists nearest to a named artist")
+    neighbors.add_argument("name", help="artist name (case-insensitive, plain text)")
+    neighbors.set_defaults(handler=_cmd_neighbors)
+    return parser
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from lastfm_rec.data import CHECKSUMS, fetch_data, verify_data
+
+    folder = fetch_data(args.data_dir)
+    verify_data(folder, CHECKSUMS)
+    print(f"data ready in {folder.resolve()} (sizes and SHA-256 verified)")
+    return 0
+
+
+def _cmd_recommend(args: argparse.Namespace) -> int:
+    from lastfm_rec.recommend import read_rec_sheet
+    from lastfm_rec.service import recommend_for_likes
+
+    session = _session(args)
+    liked = read_rec_sheet(args.likes, session.artists)
+    table = recommend_for_likes(session, liked, k=args.k, measure=args.measure)
+    _print_table(table, args.json, f"Top {len(table)} artists for the {len(liked)} you like:")
+    return 0
+
+
+def _cmd_neighbors(args: argparse.Namespace) -> int:
+    from lastfm_rec.recommend import artist_neighbors
+
+    session = _session(args)
+    table = artist_neighbors(session.model, args.name, session.artists, measure=args.measure,
+                             k=args.k)
+    title = f"Nearest neighbours of {table.attrs['query']} ({args.measure}):"
+    others = table.attrs["other_candidates"]
+    if others and not args.json:
+        title += f"\n(other matches: {', '.join(others[:10])})"
+    _print_table(table, args.json, title)
+    return 0
+
+
+def _session(args: argparse.Namespace) -> Any:
+    from lastfm_rec.service import load_session
+
+    return load_session(args.data_dir)
+
+
+def _print_table(table: Any, as_json: bool, title: str) -> None:
+    if as_json:
+        payload = {"results": table.to_dict(orient="records"), **table.attrs}
+        print(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
+        return
+    print(title)
+    print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean the input was wrong (imported lazily with their modules)."""
+    from lastfm_rec.data import DataError
+    from lastfm_rec.recommend import RecSheetError
+
+    return DataError, RecSheetError, KeyError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except _user_errors() as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
