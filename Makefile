@@ -30,7 +30,7 @@ notebooks: data
 	@$(PY) -m lastfm_rec.reports notebooks --out notebooks --no-html
 
 lint: install
-	@$(PY) -m ruff check lastfm_rec tests bench
+	@$(PY) -m ruff check .
 
 test: lint
 	@$(PY) -m pytest
