@@ -12,11 +12,12 @@ install: $(STAMP)
 # Rebuilt whenever the lock or the package metadata changes.
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "Installing the locked environment into $(VENV) ..."
-	@$(PIP) install -r requirements.lock 2>&1 | grep -v "is ignored: it is neither" || true
-	@$(PY) -c "import tensorflow, pandas, implicit, nbclient" 2>/dev/null || { echo "error: installation of requirements.lock failed"; exit 1; }
-	@$(PIP) install --no-deps --no-build-isolation -e . 2>&1 | grep -v "is ignored: it is neither" || true
-	@$(PY) -c "import lastfm_rec" || { echo "error: installing the lastfm_rec package failed"; exit 1; }
+	@echo "Installing the locked environment into $(VENV) (log: $(VENV)/install.log) ..."
+	@$(PIP) install -r requirements.lock > $(VENV)/install.log 2>&1 \
+		|| { grep -v "is ignored: it is neither" $(VENV)/install.log; exit 1; }
+	@$(PIP) install --no-deps --no-build-isolation -e . >> $(VENV)/install.log 2>&1 \
+		|| { grep -v "is ignored: it is neither" $(VENV)/install.log; exit 1; }
+	@$(PY) -P -c "import lastfm_rec" || { echo "error: lastfm_rec did not install"; exit 1; }
 	@touch $@
 
 data: install
