@@ -297,6 +297,21 @@ def fold_in(liked: Sequence[int] | np.ndarray, artist_embeddings: np.ndarray,
     return np.linalg.lstsq(gram, rhs, rcond=None)[0]
 
 
+def fold_in_model(model: Any, liked: Sequence[int] | np.ndarray) -> np.ndarray:
+    """:func:`fold_in` with the weights of a trained ``CFModel``'s own objective.
+
+    Multiplying the model's objective by the number of training entries ``|Ω|`` makes a
+    new user's squared errors count 1 each, its L2 term ``λ_r |Ω| / N`` and its gravity term
+    ``λ_g |Ω| / N`` (N users): the same trade-off the trained users were fitted with.
+    """
+    if model.train_ratings is None:
+        raise ValueError("fold_in_model needs a model built by build_model (its training rows)")
+    hp = model.hyperparameters
+    scale = len(model.train_ratings) / hp["n_users"]
+    return fold_in(liked, model.embeddings["a_id"], hp["regularization_coeff"] * scale,
+                   hp["gravity_coeff"] * scale)
+
+
 def popularity_correlation(scores: np.ndarray, artists: pd.DataFrame) -> dict[str, Any]:
     """Spearman rank correlation of scores with ``popularity_score`` and ``listeners``.
 

@@ -90,3 +90,32 @@ def test_preprocessing_corrects_the_tags(executed) -> None:
     assert r["misaligned_share"] > 0.9
     assert r["train_rows"] + r["test_rows"] == 91905
     assert r["test_rows"] == round(0.1 * 91905)
+
+
+def test_training_lowers_the_loss_and_als_goes_lower(executed) -> None:
+    r = executed["03_training.ipynb"]
+    assert r["mean_rating"] == pytest.approx(0.00020459619354275211, rel=1e-9)
+    assert r["model1_last_total_loss"] < r["model1_first_total_loss"] / 5
+    # The original printed observed 0.0447, regularisation 1.708, gravity 0.0662.
+    model1 = r["model1"]
+    assert model1["observed_loss"] == pytest.approx(0.0447, abs=0.001)
+    assert model1["regularization_loss"] == pytest.approx(1.708, abs=0.02)
+    assert model1["gravity_loss"] == pytest.approx(0.0662, abs=0.001)
+    assert r["model0"]["test_error_observed"] > 3 * r["model0"]["train_error_observed"]
+    assert r["model1_als"]["total_loss"] <= model1["total_loss"]
+
+
+def test_recommendations_exclude_likes_and_neighbours_start_with_themselves(executed) -> None:
+    r = executed["04_recommendations.ipynb"]
+    assert r["rec_sheet"].endswith("example_artists.csv")  # your_artists.csv ships empty
+    assert sorted(r["liked"]) == sorted(["Lady Gaga", "Rihanna", "Beyoncé", "Kanye West",
+                                         "Justin Bieber", "Usher", "Nicki Minaj",
+                                         "Chris Brown"])
+    assert r["recommended_liked_overlap"] == 0
+    for lists in r["recommendations"].values():
+        assert len(lists) == 6 and not set(lists) & set(r["liked"])
+    for name, neighbours in r["neighbours_cosine"].items():
+        assert neighbours[0] == name
+        assert r["neighbours_first_cosine_score"][name] == pytest.approx(1.0, abs=1e-9)
+    for correlations in r["spearman"].values():
+        assert abs(correlations["listeners"]) < 0.05
