@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 EXIT_USAGE = 2
+# The tuned ALS: for a new user from a rec sheet it ranks within 2% of the hybrid (which is
+# best for known users, notebooks/05_ranking_evaluation) and caches in 20 MB instead of 0.5 GB.
+DEFAULT_MODEL = "als"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,12 +46,21 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
+def _model_option() -> argparse.ArgumentParser:
+    model = argparse.ArgumentParser(add_help=False)
+    model.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME",
+                       help=f"registered model (default {DEFAULT_MODEL}; see "
+                            "`lastfm-rec models`)")
+    return model
+
+
 def _output_options(default_k: int) -> argparse.ArgumentParser:
     output = argparse.ArgumentParser(add_help=False)
     output.add_argument("-k", type=_positive_int, default=default_k,
                         help=f"how many artists to list (default {default_k})")
-    output.add_argument("--measure", choices=("dot", "cosine"), default="dot",
-                        help="similarity measure (default dot)")
+    output.add_argument("--measure", choices=("dot", "cosine"), default=None,
+                        help="rank by dot product or cosine of the embeddings (embedding "
+                             "models: als, sgd-mf); default: the model's own scores")
     output.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return output
 
@@ -66,17 +78,33 @@ def build_parser() -> argparse.ArgumentParser:
     data.set_defaults(handler=_cmd_data)
 
     recommend = commands.add_parser(
-        "recommend", parents=[common, _output_options(10)],
+        "recommend", parents=[common, _model_option(), _output_options(10)],
         help="recommend artists for the likes in a rec sheet")
     recommend.add_argument("--likes", type=Path, required=True, metavar="PATH",
                            help="CSV with columns name and Like (1 or blank), e.g. "
                                 "rec_sheets/your_artists.csv")
     recommend.set_defaults(handler=_cmd_recommend)
 
-    neighbors = commands.add_parser("neighbors", parents=[common, _output_options(5)],
+    neighbors = commands.add_parser("neighbors",
+                                    parents=[common, _model_option(), _output_options(5)],
                                     help="artists nearest to a named artist")
     neighbors.add_argument("name", help="artist name (case-insensitive, plain text)")
     neighbors.set_defaults(handler=_cmd_neighbors)
+
+    evaluate = commands.add_parser(
+        "evaluate", parents=[common],
+        help="rank held-out listens: metrics of every registered model (about 2 minutes)")
+    evaluate.add_argument("--model", action="append", metavar="NAME", default=None,
+                          help="evaluate only this model (repeatable; default: all)")
+    evaluate.add_argument("--tune", action="store_true",
+                          help="re-run the hyperparameter search on validation first "
+                               "(about 20 minutes) instead of the stored tuned settings")
+    evaluate.add_argument("--seed", type=int, default=42, help="split seed (default 42)")
+    evaluate.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    evaluate.set_defaults(handler=_cmd_evaluate)
+
+    listing = commands.add_parser("models", help="list the registered models and settings")
+    listing.set_defaults(handler=_cmd_models)
     return parser
 
 
@@ -91,41 +119,72 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 def _cmd_recommend(args: argparse.Namespace) -> int:
     from lastfm_rec.recommend import read_rec_sheet
-    from lastfm_rec.service import recommend_for_likes
+    from lastfm_rec.service import load_session, recommend_for_likes
 
-    session = _session(args)
+    session = load_session(args.data_dir, args.model)
     liked = read_rec_sheet(args.likes, session.artists)
     table = recommend_for_likes(session, liked, k=args.k, measure=args.measure)
-    _print_table(table, args.json, f"Top {len(table)} artists for the {len(liked)} you like:")
+    _print_table(table, args, f"Top {len(table)} artists for the {len(liked)} you like")
     return 0
 
 
 def _cmd_neighbors(args: argparse.Namespace) -> int:
-    from lastfm_rec.recommend import artist_neighbors
+    from lastfm_rec.service import load_session, neighbours
 
-    session = _session(args)
-    table = artist_neighbors(session.model, args.name, session.artists, measure=args.measure,
-                             k=args.k)
-    title = f"Nearest neighbours of {table.attrs['query']} ({args.measure}):"
+    session = load_session(args.data_dir, args.model)
+    table = neighbours(session, args.name, k=args.k, measure=args.measure)
+    title = f"Nearest neighbours of {table.attrs['query']}"
     others = table.attrs["other_candidates"]
     if others and not args.json:
-        title += f"\n(other matches: {', '.join(others[:10])})"
-    _print_table(table, args.json, title)
+        title += f" (other matches: {', '.join(others[:10])})"
+    _print_table(table, args, title)
     return 0
 
 
-def _session(args: argparse.Namespace) -> Any:
-    from lastfm_rec.service import load_session
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from lastfm_rec.models import available
+    from lastfm_rec.tuning import run_study
 
-    return load_session(args.data_dir)
+    unknown = sorted(set(args.model or ()) - set(available()))
+    if unknown:
+        raise ValueError(f"unknown model {unknown[0]!r}; available: {', '.join(available())}")
+    result = run_study(args.data_dir, names=args.model, seed=args.seed, tuned=args.tune,
+                       verbose=not args.json)
+    if args.json:
+        payload = {"seed": args.seed, "tuned_now": args.tune,
+                   "test": _records(result.test), "new_users": _records(result.new_users),
+                   "chosen": {name: r.best_params for name, r in result.tuning.items()}}
+        print(json.dumps(payload, indent=2, default=str))
+        return 0
+    columns = ["ndcg@10", "precision@10", "recall@10", "map@10", "ndcg@20", "coverage@10",
+               "popularity@10", "fit_seconds"]
+    print("\nHeld-out listens (20% of each user's artists):")
+    print(result.test[columns].to_string(float_format=lambda x: f"{x:.4f}"))
+    print("\nNew users (held out of training; half their artists given as likes):")
+    print(result.new_users[columns[:-1]].to_string(float_format=lambda x: f"{x:.4f}"))
+    return 0
 
 
-def _print_table(table: Any, as_json: bool, title: str) -> None:
-    if as_json:
-        payload = {"results": table.to_dict(orient="records"), **table.attrs}
+def _records(table: Any) -> list[dict[str, Any]]:
+    return [{"model": name, **row} for name, row in table.to_dict(orient="index").items()]
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from lastfm_rec.models import available
+
+    for name, factory in available().items():
+        print(f"{name:12s} {factory()!r}")
+    return 0
+
+
+def _print_table(table: Any, args: argparse.Namespace, title: str) -> None:
+    measure = args.measure or "the model's own score"
+    if args.json:
+        payload = {"model": args.model, "measure": measure, **table.attrs,
+                   "results": table.to_dict(orient="records")}
         print(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
         return
-    print(title)
+    print(f"{title} — model {args.model}, {measure}:")
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
 
 
@@ -134,7 +193,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from lastfm_rec.data import DataError
     from lastfm_rec.recommend import RecSheetError
 
-    return DataError, RecSheetError, KeyError
+    return DataError, RecSheetError, KeyError, ValueError
 
 
 def main(argv: Sequence[str] | None = None) -> int:

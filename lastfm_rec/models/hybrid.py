@@ -1,0 +1,165 @@
+"""The package's best model: EASE and ALS that also read artist tags and the friend graph.
+
+Three signals, each scaled per user to a maximum absolute value of 1 and summed:
+
+1. **EASE with tag-aware item weights.** The item-item Gram matrix is ``X^T X`` plus
+   ``tag_gram`` times the cosine similarity of the artists' tag vectors, so artists that
+   share tags pull on each other even when few users played both. The user's input row is
+   their own 0/1 plays plus ``friends`` times the mean 0/1 plays of their friends.
+2. **Tag profile** (weight ``tag_weight``): cosine between the user's tag profile (sum of
+   the tag vectors of the artists they played) and each artist's tag vector; it also reaches
+   artists too rare for EASE.
+3. **ALS** (weight ``als_weight``): implicit-feedback matrix factorisation
+   (:class:`~lastfm_rec.models.als.ALSRecommender` with ``als_factors`` and
+   ``als_regularization``), which folds new users in by least squares.
+
+Tag vectors are log(1 + times a tag was given) times the tag's IDF, L2-normalised. Build the
+tag matrix without the held-out listens' own tags
+(:meth:`lastfm_rec.evaluation.StudyData.item_tags` with ``exclude``) so the tags a user gave
+a held-out artist cannot leak the answer. A user folded in with ``recalculate_user=True`` is
+treated as new: no friends.
+
+Measured on the real data (validation NDCG@10 at the tuned setting, 0.1974): without the ALS
+part 0.1860, without the tag profile 0.1929, without tags in the Gram matrix 0.1935,
+without friends 0.1959; tuned ALS alone 0.1895, EASE alone 0.1727. On test: 0.2558 against
+0.2457 for tuned ALS (paired difference 0.0101, standard error 0.0016 over 1877 users).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from lastfm_rec.models.als import ALSRecommender
+from lastfm_rec.models.base import Recommender, scale_plays
+from lastfm_rec.models.ease import ease_weights, modelled_items, weight_rows
+
+
+def tag_vectors(item_tags: sp.csr_matrix) -> sp.csr_matrix:
+    """Rows of log(1 + count) x IDF, L2-normalised (artists without tags stay zero)."""
+    weighted = sp.csr_matrix(item_tags, dtype=np.float64, copy=True)
+    weighted.data = np.log1p(weighted.data)
+    document_frequency = np.bincount(weighted.indices, minlength=weighted.shape[1])
+    idf = np.log(weighted.shape[0] / np.maximum(document_frequency, 1))
+    weighted = sp.csr_matrix(weighted @ sp.diags(idf))
+    return _unit_rows(weighted)
+
+
+def _unit_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    return sp.csr_matrix(sp.diags(1.0 / np.maximum(norms, 1e-12)) @ matrix)
+
+
+def _scale_rows(scores: np.ndarray) -> np.ndarray:
+    """Each row divided by its largest absolute finite value (non-finite -> 0)."""
+    scores = np.where(np.isfinite(scores), scores, 0.0)
+    peak = np.abs(scores).max(axis=1, keepdims=True, initial=0.0)
+    return scores / np.maximum(peak, 1e-12)
+
+
+class HybridRecommender(Recommender):
+    """EASE + artist tags + friends (see the module docstring).
+
+    Parameters
+    ----------
+    item_tags
+        Artists x tags counts (CSR, one row per artist of the play matrix), or None to use no
+        tags.
+    user_friends
+        Users x users 0/1 friendships (CSR, rows in the play matrix's user order), or None.
+    l2
+        EASE's ridge penalty.
+    tag_gram
+        Weight of tag cosine similarity added to the Gram matrix.
+    friends
+        Weight of the friends' mean plays added to a user's input row.
+    tag_weight
+        Weight of the tag-profile score in the blend.
+    min_listeners
+        Artists with fewer training listeners are left out of EASE (tags still reach them).
+    als_weight, als_factors, als_regularization, als_alpha, als_scaling
+        Weight and settings of the ALS component (weight 0 leaves it out).
+    """
+
+    name = "hybrid"
+    side_params = ("item_tags", "user_friends")
+
+    def __init__(self, item_tags: sp.csr_matrix | None = None,
+                 user_friends: sp.csr_matrix | None = None, l2: float = 50.0,
+                 tag_gram: float = 20.0, friends: float = 0.3, tag_weight: float = 0.4,
+                 min_listeners: int = 2, als_weight: float = 1.0, als_factors: int = 256,
+                 als_regularization: float = 100.0, als_alpha: float = 5.0,
+                 als_scaling: str = "log1p") -> None:
+        self.item_tags, self.user_friends = item_tags, user_friends
+        self.l2, self.tag_gram, self.friends = l2, tag_gram, friends
+        self.tag_weight, self.min_listeners = tag_weight, min_listeners
+        self.als_weight, self.als_factors = als_weight, als_factors
+        self.als_regularization, self.als_alpha = als_regularization, als_alpha
+        self.als_scaling = als_scaling
+
+    def _als(self) -> ALSRecommender:
+        return ALSRecommender(factors=self.als_factors, regularization=self.als_regularization,
+                              alpha=self.als_alpha, scaling=self.als_scaling)
+
+    def _fit(self, user_items: sp.csr_matrix) -> None:
+        if self.item_tags is not None and self.item_tags.shape[0] != self.n_items:
+            raise ValueError(f"item_tags has {self.item_tags.shape[0]} rows, the play matrix "
+                             f"{self.n_items} artists")
+        if self.user_friends is not None and self.user_friends.shape != (self.n_users,) * 2:
+            raise ValueError(f"user_friends must be {self.n_users} x {self.n_users}, got "
+                             f"{self.user_friends.shape}")
+        self.items_ = modelled_items(self.item_listeners_, self.min_listeners)
+        x = scale_plays(user_items, "binary")[:, self.items_]
+        gram = (x.T @ x).toarray()
+        self.tags_ = None if self.item_tags is None else tag_vectors(self.item_tags)
+        if self.tags_ is not None and self.tag_gram:
+            modelled = self.tags_[self.items_]
+            gram += self.tag_gram * (modelled @ modelled.T).toarray()
+        self.weights_ = ease_weights(gram, self.l2)
+        self.friend_plays_ = None
+        if self.user_friends is not None and self.friends:
+            degree = np.diff(sp.csr_matrix(self.user_friends).indptr)
+            mean_friend = sp.diags(1.0 / np.maximum(degree, 1)) @ sp.csr_matrix(
+                self.user_friends, dtype=np.float64)
+            self.friend_plays_ = sp.csr_matrix(mean_friend @ scale_plays(user_items, "binary"))
+        self.als_ = self._als().fit(user_items) if self.als_weight else None
+
+    def _score(self, userids: np.ndarray, user_items: sp.csr_matrix,
+               recalculate_user: bool) -> np.ndarray:
+        played = scale_plays(user_items, "binary")
+        query = played[:, self.items_]
+        if self.friend_plays_ is not None and not recalculate_user:
+            query = query + self.friends * self.friend_plays_[userids][:, self.items_]
+        ease = np.zeros((userids.size, self.n_items))
+        ease[:, self.items_] = query @ self.weights_
+        scores = _scale_rows(ease)
+        if self.tags_ is not None and self.tag_weight:
+            profile = _unit_rows(sp.csr_matrix(played @ self.tags_))
+            scores += self.tag_weight * _scale_rows((profile @ self.tags_.T).toarray())
+        if self.als_ is not None:
+            scores += self.als_weight * _scale_rows(
+                self.als_._score(userids, user_items, recalculate_user))
+        return scores
+
+    def _item_scores(self, itemids: np.ndarray) -> np.ndarray:
+        return weight_rows(self, itemids)
+
+    def _state(self) -> dict:
+        state = {"items_": self.items_, "weights_": self.weights_}
+        if self.tags_ is not None:
+            state["tags_"] = self.tags_
+        if self.friend_plays_ is not None:
+            state["friend_plays_"] = self.friend_plays_
+        if self.als_ is not None:
+            state["als_user_factors"] = self.als_.user_factors
+            state["als_item_factors"] = self.als_.item_factors
+        return state
+
+    def _set_state(self, state: dict) -> None:
+        self.tags_ = self.friend_plays_ = self.als_ = None
+        if "als_user_factors" in state:
+            self.als_ = self._als()
+            self.als_.n_users, self.als_.n_items = self.n_users, self.n_items
+            self.als_.user_factors = state.pop("als_user_factors")
+            self.als_.item_factors = state.pop("als_item_factors")
+        super()._set_state(state)

@@ -1,0 +1,170 @@
+"""Serving recommendations: a trained model for the prepared data, cached between calls.
+
+Owns what the command line needs beyond the library: fitting a registered model on all
+listening rows, keeping it on disk (``np.savez``, no pickles) under a key made of the data's
+checksums, the model name and its parameters, and turning a rec sheet's likes or an artist
+name into a ranked table. A cached call imports neither TensorFlow nor trains anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from lastfm_rec.data import REQUIRED_FILES, Dataset, load_dataset
+from lastfm_rec.evaluation import load_study
+from lastfm_rec.models import Recommender, create
+from lastfm_rec.preprocessing import add_popularity_score, add_top_tags, reindex
+from lastfm_rec.recommend import RESULT_COLUMNS, compute_scores, find_artist
+from lastfm_rec.tuning import side_data
+
+CACHE_ENV = "LASTFM_REC_CACHE"
+
+
+def cache_dir() -> Path:
+    """``$LASTFM_REC_CACHE``, else ``$XDG_CACHE_HOME/lastfm-rec``, else ``~/.cache/lastfm-rec``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "lastfm-rec"
+
+
+def data_fingerprint(data_dir: Path) -> str:
+    """SHA-256 over the required files' contents: changes whenever the data does."""
+    digest = hashlib.sha256()
+    for name in REQUIRED_FILES:
+        digest.update(name.encode())
+        digest.update(hashlib.sha256((data_dir / name).read_bytes()).digest())
+    return digest.hexdigest()
+
+
+@dataclass
+class Session:
+    """A fitted model with the tables needed to describe its answers.
+
+    Attributes
+    ----------
+    artists
+        Every listened artist in the model's item order (``a_id``), with ``name``,
+        ``top3_tags``, ``popularity_score`` and ``listeners``.
+    plays
+        Users x artists CSR matrix of the play counts the model was fitted on.
+    model
+        The fitted recommender.
+    model_name
+        Its registry name.
+    """
+
+    artists: pd.DataFrame
+    plays: sp.csr_matrix
+    model: Recommender
+    model_name: str
+
+
+def describe_artists(dataset: Dataset) -> pd.DataFrame:
+    """Listened artists in the play matrix's order, with top tags and popularity."""
+    tagged = add_top_tags(dataset.artists, dataset.user_tagged, dataset.tags)
+    _, artists, _, _ = reindex(dataset.user_artists, tagged)
+    return add_popularity_score(artists, dataset.user_artists)
+
+
+def load_session(data_dir: str | os.PathLike | None, model_name: str) -> Session:
+    """The named model fitted on every listening row, from the cache when it is there."""
+    dataset = load_dataset(data_dir)
+    study = load_study(dataset)
+    artists = describe_artists(dataset)
+    model = create(model_name)
+    key = hashlib.sha256(json.dumps(
+        [data_fingerprint(dataset.data_dir), model_name, model.get_params()],
+        sort_keys=True).encode()).hexdigest()[:20]
+    path = cache_dir() / f"{model_name}-{key}.npz"
+    if path.is_file():
+        return Session(artists, study.plays, Recommender.load(path), model_name)
+    print(f"training {model_name} on {study.plays.nnz} listening rows (cached for next "
+          "time) ...", file=sys.stderr, flush=True)
+    model = create(model_name, **side_data(model_name, study, exclude=None))
+    model.fit(study.plays)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return Session(artists, study.plays, model, model_name)
+
+
+def _item_vectors(model: Recommender, measure: str | None) -> np.ndarray | None:
+    """The model's artist embeddings when a measure is asked for (else ``None``)."""
+    if measure is None:
+        return None
+    vectors = model.item_vectors()
+    if vectors is None:
+        raise ValueError(f"--measure needs a model with artist embeddings; "
+                         f"{type(model).name or type(model).__name__} has none "
+                         "(leave --measure out to use the model's own scores)")
+    return np.asarray(vectors, dtype=np.float64)
+
+
+def _table(session: Session, ids: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    table = session.artists.iloc[ids].copy()
+    table["a_id"] = ids
+    table["score"] = scores
+    return table[[c for c in RESULT_COLUMNS if c in table.columns]].reset_index(drop=True)
+
+
+def likes_row(session: Session, liked: np.ndarray) -> sp.csr_matrix:
+    """A new user's row: each liked artist played the median number of times."""
+    value = float(np.median(session.plays.data))
+    liked = np.unique(np.asarray(liked, dtype=np.int64))
+    return sp.csr_matrix((np.full(liked.size, value), (np.zeros(liked.size, int), liked)),
+                         shape=(1, session.plays.shape[1]))
+
+
+def recommend_for_likes(session: Session, liked: np.ndarray, k: int = 10,
+                        measure: str | None = None) -> pd.DataFrame:
+    """The ``k`` best artists for a new user who likes ``liked`` (never the liked ones).
+
+    ``measure=None`` ranks by the model's own scores; ``"dot"`` and ``"cosine"`` rank the
+    folded-in user's embedding against the artist embeddings (embedding models only).
+    """
+    n_items = session.plays.shape[1]
+    if np.unique(liked).size >= n_items:
+        raise ValueError("nothing left to recommend: the sheet likes every artist")
+    row = likes_row(session, liked)
+    vectors = _item_vectors(session.model, measure)
+    if vectors is None:
+        ids, scores = session.model.recommend(0, row, N=k, recalculate_user=True)
+        return _table(session, ids, scores)
+    user = session.model.user_vectors(row)[0]
+    scores = compute_scores(user, vectors, measure)
+    scores[row.indices] = -np.inf
+    order = np.lexsort((np.arange(n_items), -scores))[:min(k, n_items - row.nnz)]
+    return _table(session, order, scores[order])
+
+
+def neighbours(session: Session, name: str, k: int = 5,
+               measure: str | None = None) -> pd.DataFrame:
+    """The ``k`` artists most similar to a named one (itself first under the model's measure).
+
+    ``attrs`` holds ``query`` (the matched name) and ``other_candidates``.
+    """
+    a_id, others = find_artist(name, session.artists)
+    vectors = _item_vectors(session.model, measure)
+    if vectors is None:
+        ids, scores = session.model.similar_items(a_id, N=k)
+    else:
+        all_scores = compute_scores(vectors[a_id], vectors, measure)
+        ids = np.lexsort((np.arange(all_scores.size), -all_scores))[:k]
+        scores = all_scores[ids]
+    table = _table(session, ids, scores)
+    table.attrs.update(query=str(session.artists["name"].iloc[a_id]), other_candidates=others)
+    return table

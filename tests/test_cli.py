@@ -1,0 +1,193 @@
+"""The installed ``lastfm-rec`` command, run in subprocesses as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lastfm_rec import load_dataset, prepare
+from lastfm_rec.recommend import write_rec_sheet
+
+EXAMPLE_SHEET = Path(__file__).resolve().parent.parent / "rec_sheets" / "example_artists.csv"
+COMMAND = shutil.which("lastfm-rec", path=str(Path(sys.executable).parent))
+
+
+def run(*args: str, cache: Path, data_dir: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LASTFM_REC_CACHE": str(cache)}
+    extra = ["--data-dir", str(data_dir)] if data_dir else []
+    argv = [COMMAND, *args[:1], *extra, *args[1:]] if args and args[0] != "--help" else [
+        COMMAND, *args]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300,
+                          check=False)
+
+
+def assert_usage_error(result: subprocess.CompletedProcess, fragment: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert fragment in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def artists(synthetic_dir):
+    return prepare(load_dataset(synthetic_dir)).artists
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture()
+def sheet(tmp_path, artists) -> Path:
+    likes = artists.sort_values("listeners", ascending=False)["name"].head(3).tolist()
+    return write_rec_sheet(artists, tmp_path / "likes.csv", n=50, likes=likes)
+
+
+def test_command_is_installed() -> None:
+    assert COMMAND is not None, "lastfm-rec is not on the environment's PATH"
+
+
+def test_help_answers_without_importing_heavy_libraries() -> None:
+    result = run("--help", cache=Path("/nonexistent"))
+    assert result.returncode == 0
+    for command in ("data", "recommend", "neighbors", "evaluate", "models"):
+        assert command in result.stdout
+    probe = ("import sys; from lastfm_rec.cli import build_parser; build_parser(); "
+             "print(sorted(m for m in ('tensorflow', 'pandas', 'implicit') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True)
+    assert loaded.stdout.strip() == "[]"
+
+
+def test_recommend_json_excludes_likes_and_is_cached(synthetic_dir, sheet, artists,
+                                                     cache) -> None:
+    first = run("recommend", "--likes", str(sheet), "-k", "7", "--json", cache=cache,
+                data_dir=synthetic_dir)
+    assert first.returncode == 0, first.stderr
+    assert "training als" in first.stderr
+    payload = json.loads(first.stdout)
+    names = [row["name"] for row in payload["results"]]
+    assert len(names) == 7
+    liked = set(artists.sort_values("listeners", ascending=False)["name"].head(3))
+    assert not liked & set(names)
+    scores = [row["score"] for row in payload["results"]]
+    assert scores == sorted(scores, reverse=True)
+    assert len(list(cache.glob("als-*.npz"))) == 1
+    second = run("recommend", "--likes", str(sheet), "-k", "7", "--json", cache=cache,
+                 data_dir=synthetic_dir)
+    assert second.returncode == 0, second.stderr
+    assert "training" not in second.stderr
+    assert json.loads(second.stdout)["results"] == payload["results"]
+
+
+@pytest.mark.parametrize("measure", ["dot", "cosine"])
+def test_neighbors_with_a_measure_start_with_the_artist(synthetic_dir, artists, cache,
+                                                        measure) -> None:
+    name = artists.sort_values("listeners", ascending=False)["name"].iloc[0]
+    result = run("neighbors", name.upper(), "-k", "4", "--measure", measure, "--json",
+                 cache=cache, data_dir=synthetic_dir)
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["query"] == name
+    assert len(payload["results"]) == 4
+    if measure == "cosine":
+        assert payload["results"][0]["name"] == name
+        assert payload["results"][0]["score"] == pytest.approx(1.0)
+
+
+def test_table_output_for_another_model(synthetic_dir, sheet, cache) -> None:
+    result = run("recommend", "--likes", str(sheet), "--model", "popularity", cache=cache,
+                 data_dir=synthetic_dir)
+    assert result.returncode == 0, result.stderr
+    assert "model popularity" in result.stdout
+    assert len(result.stdout.strip().splitlines()) == 2 + 10
+
+
+@pytest.mark.parametrize(("content", "fragment"), [
+    (None, "does not exist"),
+    ("artist,Like\nX,1\n", "lacks the column(s) name"),
+    ("name,Like\nX,\n", "likes no artist"),
+    ("name,Like\nX,2\n", "Like must be 1 or blank"),
+    ("name,Like\nArtist 99999999,1\n", "is not in the data"),
+])
+def test_bad_sheets(synthetic_dir, tmp_path, cache, content, fragment) -> None:
+    path = tmp_path / "sheet.csv"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    result = run("recommend", "--likes", str(path), "--model", "popularity", cache=cache,
+                 data_dir=synthetic_dir)
+    assert_usage_error(result, fragment)
+
+
+def test_unknown_artist_suggests_close_names(synthetic_dir, artists, cache) -> None:
+    name = artists["name"].iloc[5]
+    result = run("neighbors", name[:-1] + "x", "--model", "popularity", cache=cache,
+                 data_dir=synthetic_dir)
+    assert_usage_error(result, "close names:")
+
+
+def test_sheet_liking_every_artist(synthetic_dir, artists, tmp_path, cache) -> None:
+    path = write_rec_sheet(artists, tmp_path / "all.csv", n=len(artists),
+                           likes=artists["name"].tolist())
+    result = run("recommend", "--likes", str(path), "--model", "popularity", cache=cache,
+                 data_dir=synthetic_dir)
+    assert_usage_error(result, "nothing left to recommend")
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["recommend", "--likes", "x.csv", "-k", "0"], "must be at least 1"),
+    (["recommend", "--likes", "x.csv", "--model", "nope"], "unknown model 'nope'"),
+    (["neighbors", "x", "--model", "popularity", "--measure", "cosine"], "has none"),
+])
+def test_bad_arguments(synthetic_dir, sheet, cache, args, fragment) -> None:
+    args = [a if a != "x.csv" else str(sheet) for a in args]
+    if args[0] == "neighbors":
+        args[1] = "Beyoncé Tribute"
+    assert_usage_error(run(*args, cache=cache, data_dir=synthetic_dir), fragment)
+
+
+def test_data_command_refuses_files_that_fail_their_checksums(synthetic_dir, cache) -> None:
+    assert_usage_error(run("data", cache=cache, data_dir=synthetic_dir), "artists.dat")
+
+
+@pytest.mark.realdata
+def test_real_data_flows(real_data_dir, cache) -> None:
+    data = run("data", cache=cache, data_dir=real_data_dir)
+    assert data.returncode == 0, data.stderr
+    assert str(real_data_dir.resolve()) in data.stdout
+    recs = run("recommend", "--likes", str(EXAMPLE_SHEET), "--json", cache=cache,
+               data_dir=real_data_dir)
+    assert recs.returncode == 0, recs.stderr
+    names = [row["name"] for row in json.loads(recs.stdout)["results"]]
+    assert len(names) == 10
+    assert not {"Lady Gaga", "Rihanna", "Beyoncé", "Kanye West", "Justin Bieber"} & set(names)
+    neighbours = run("neighbors", "justin bieber", "--json", cache=cache,
+                     data_dir=real_data_dir)
+    assert neighbours.returncode == 0, neighbours.stderr
+    payload = json.loads(neighbours.stdout)
+    assert payload["query"] == "Justin Bieber"
+    assert payload["results"][0]["name"] == "Justin Bieber"
+    assert "Justin Bieber  ft Rascal Flatts" in payload["other_candidates"]  # as in the file
+
+
+def test_evaluate_json_on_synthetic_data(synthetic_dir, cache) -> None:
+    result = run("evaluate", "--model", "popularity", "--model", "item-knn", "--json",
+                 cache=cache, data_dir=synthetic_dir)
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    test = {row["model"]: row for row in payload["test"]}
+    assert {"popularity", "item-knn"} <= set(test)
+    for row in test.values():
+        assert 0 <= row["ndcg@10"] <= 1 and row["users"] > 0
+    # The synthetic users mostly listen within one genre: a neighbour model must find it.
+    assert test["item-knn"]["ndcg@10"] > test["popularity"]["ndcg@10"]
+    assert {row["model"] for row in payload["new_users"]} == {"item-knn", "popularity"}

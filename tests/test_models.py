@@ -1,0 +1,213 @@
+"""Every registered recommender through one interface test on a block ("checkerboard")
+matrix, as the ``implicit`` library tests its models, plus the registry and error paths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from lastfm_rec import models
+from lastfm_rec.models.base import Recommender
+
+BLOCKS, USERS_PER_BLOCK, ITEMS_PER_BLOCK = 3, 12, 6
+N_USERS, N_ITEMS = BLOCKS * USERS_PER_BLOCK, BLOCKS * ITEMS_PER_BLOCK
+
+# Settings for a 36 x 18 matrix: the registry defaults are tuned for 1892 x 17632.
+SMALL = {
+    "als": {"factors": 6, "regularization": 0.1, "alpha": 1.0, "iterations": 20},
+    "sgd-mf": {"embedding_dim": 6, "num_iterations": 300},
+    "hybrid": {"als_factors": 6, "als_regularization": 0.1, "als_alpha": 1.0},
+}
+
+
+def block_of_user(u):
+    return np.asarray(u) // USERS_PER_BLOCK
+
+
+def block_items(b):
+    return np.arange(b * ITEMS_PER_BLOCK, (b + 1) * ITEMS_PER_BLOCK)
+
+
+def checkerboard():
+    """Users of block b play every artist of block b; each misses one (``missing[u]``)."""
+    rng = np.random.default_rng(0)
+    rows, cols, missing = [], [], []
+    for u in range(N_USERS):
+        items = block_items(block_of_user(u))
+        gone = items[u % ITEMS_PER_BLOCK]
+        missing.append(gone)
+        kept = items[items != gone]
+        rows += [u] * kept.size
+        cols += list(kept)
+    counts = rng.integers(1, 200, len(rows)).astype(np.float64)
+    train = sp.csr_matrix((counts, (rows, cols)), shape=(N_USERS, N_ITEMS))
+    return train, np.array(missing)
+
+
+def side_data():
+    """Tags: each block's artists share 3 tags. Friends: users of a block, in a ring."""
+    tag_rows = np.repeat(np.arange(N_ITEMS), 3)
+    tag_cols = (np.arange(N_ITEMS) // ITEMS_PER_BLOCK * 3)[:, None] + np.arange(3)
+    tags = sp.csr_matrix((np.full(tag_rows.size, 2.0), (tag_rows, tag_cols.ravel())),
+                         shape=(N_ITEMS, 3 * BLOCKS))
+    u = np.arange(N_USERS)
+    v = block_of_user(u) * USERS_PER_BLOCK + (u + 1) % USERS_PER_BLOCK
+    friends = sp.csr_matrix((np.ones(u.size), (u, v)), shape=(N_USERS, N_USERS))
+    return tags, ((friends + friends.T) > 0).astype(np.float64).tocsr()
+
+
+def cases() -> dict[str, tuple[str, dict]]:
+    """label -> (registered name, parameters): every registered model, plus the hybrid with
+    side data and sgd-mf with the original's similar-users fold-in."""
+    found = {name: (name, dict(SMALL.get(name, {}))) for name in models.available()}
+    tags, friends = side_data()
+    found["hybrid+side"] = ("hybrid", {**SMALL["hybrid"], "item_tags": tags,
+                                       "user_friends": friends})
+    found["sgd-mf+similar-users"] = ("sgd-mf", {**SMALL["sgd-mf"], "fold_in": "similar-users"})
+    return found
+
+
+@pytest.fixture(scope="module")
+def train_missing():
+    return checkerboard()
+
+
+@pytest.fixture(scope="module", params=list(cases()))
+def fitted(request, train_missing):
+    name, params = cases()[request.param]
+    return models.create(name, **params).fit(train_missing[0])
+
+
+def test_held_out_item_comes_first(fitted, train_missing):
+    train, missing = train_missing
+    ids, scores = fitted.recommend(np.arange(N_USERS), train, N=1)
+    assert ids.shape == scores.shape == (N_USERS, 1)
+    if fitted.personalised:
+        assert (ids[:, 0] == missing).all(), f"{fitted!r} missed {np.sum(ids[:, 0] != missing)}"
+    else:  # not personalised: only the interface is checked; short rows are padded with -1
+        ids, scores = fitted.recommend(np.arange(N_USERS), train, N=N_ITEMS)
+        assert ids.shape == (N_USERS, N_ITEMS)
+        assert ((ids >= 0).sum(axis=1) == N_ITEMS - ITEMS_PER_BLOCK + 1).all()
+        assert np.isneginf(scores[ids < 0]).all()
+
+
+def test_filter_already_liked_items(fitted, train_missing):
+    train, _ = train_missing
+    for u in (0, 17, 35):
+        ids, _ = fitted.recommend(u, train[u], N=N_ITEMS)
+        assert not np.isin(ids, train[u].indices).any()
+        assert ids.size == N_ITEMS - train[u].nnz
+        everything, _ = fitted.recommend(u, train[u], N=N_ITEMS, filter_already_liked_items=False)
+        assert np.isin(train[u].indices, everything).all()
+
+
+def test_batched_equals_single(fitted, train_missing):
+    train, _ = train_missing
+    users = np.array([3, 14, 30, 7])
+    ids, scores = fitted.recommend(users, train[users], N=5)
+    assert ids.dtype == np.int32
+    for row, u in enumerate(users):
+        one_ids, one_scores = fitted.recommend(int(u), train[u], N=5)
+        np.testing.assert_array_equal(one_ids, ids[row])
+        np.testing.assert_allclose(one_scores, scores[row], rtol=1e-5)
+
+
+def test_similar_items_returns_block(fitted):
+    for item in (0, 8, 17):
+        ids, _ = fitted.similar_items(item, N=ITEMS_PER_BLOCK)
+        assert ids[0] == item
+        assert set(ids) == set(block_items(item // ITEMS_PER_BLOCK))
+    batch, _ = fitted.similar_items(np.array([0, 8]), N=3)
+    assert batch.shape == (2, 3) and batch[0, 0] == 0 and batch[1, 0] == 8
+
+
+def test_recalculate_user_for_unseen_row(fitted):
+    likes = block_items(1)[:3]  # a new user who likes half of block 1
+    row = sp.csr_matrix((np.full(3, 50.0), (np.zeros(3, int), likes)), shape=(1, N_ITEMS))
+    ids, _ = fitted.recommend(N_USERS + 5, row, N=3, recalculate_user=True)
+    assert ids.size == 3 and not np.isin(ids, likes).any()
+    if fitted.personalised:
+        assert set(ids) == set(block_items(1)[3:])
+    batch, _ = fitted.recommend(np.array([N_USERS + 5] * 2), sp.vstack([row, row]).tocsr(), N=3,
+                                recalculate_user=True)
+    np.testing.assert_array_equal(batch[0], ids)
+    np.testing.assert_array_equal(batch[1], ids)
+
+
+def test_embedding_access(fitted, train_missing):
+    train, _ = train_missing
+    items = fitted.item_vectors()
+    users = fitted.user_vectors(train[:3])
+    if items is None:
+        assert users is None
+        return
+    assert items.shape[0] == N_ITEMS and users.shape == (3, items.shape[1])
+    ids, _ = fitted.recommend(np.arange(3), train[:3], N=3, recalculate_user=True)
+    scores = users @ items.T
+    for row in range(3):
+        scores[row, train[row].indices] = -np.inf
+        np.testing.assert_array_equal(np.argsort(-scores[row], kind="stable")[:3], ids[row])
+
+
+def test_save_load_round_trip(fitted, train_missing, tmp_path):
+    train, _ = train_missing
+    path = tmp_path / "model.npz"
+    fitted.save(path)
+    loaded = Recommender.load(path)
+    assert type(loaded) is type(fitted) and loaded.get_params() == fitted.get_params()
+    users = np.arange(N_USERS)
+    for a, b in zip(fitted.recommend(users, train, N=4), loaded.recommend(users, train, N=4),
+                    strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    np.testing.assert_array_equal(fitted.similar_items(4, N=5)[0], loaded.similar_items(4, N=5)[0])
+    row = train[2]
+    np.testing.assert_array_equal(fitted.recommend(99, row, N=3, recalculate_user=True)[0],
+                                  loaded.recommend(99, row, N=3, recalculate_user=True)[0])
+
+
+def test_items_and_filter_items(fitted, train_missing):
+    train, _ = train_missing
+    only = np.array([1, 7, 12, 13])
+    ids, _ = fitted.recommend(0, train[0], N=10, items=only)
+    assert set(ids) == {7, 12, 13}  # 1 is already played
+    ids, _ = fitted.recommend(0, train[0], N=N_ITEMS, filter_items=np.array([7, 8]))
+    assert not np.isin([7, 8], ids).any()
+
+
+# --------------------------------------------------------------------------- registry, errors
+
+def test_registry():
+    factories = models.available()
+    assert {"popularity", "item-knn", "als", "hybrid"} <= set(factories)
+    for name, factory in factories.items():
+        model = factory()
+        assert isinstance(model, Recommender) and model.name == name
+        assert model.get_params() == models.create(name).get_params()
+    assert models.create("als", factors=8).factors == 8
+    for name, tuned in models.TUNED.items():  # the defaults are the tuned settings
+        assert {k: models.create(name).get_params()[k] for k in tuned} == tuned
+    with pytest.raises(ValueError, match=r"unknown model 'nope'; available: .*popularity"):
+        models.create("nope")
+
+
+def test_errors(train_missing):
+    train, _ = train_missing
+    model = models.create("item-knn")
+    with pytest.raises(RuntimeError, match="call fit"):
+        model.recommend(0, train[0])
+    with pytest.raises(ValueError, match="CSR"):
+        model.fit(train.toarray())
+    model.fit(train)
+    with pytest.raises(ValueError, match="one row per user"):
+        model.recommend(np.array([0, 1]), train[0])
+    with pytest.raises(ValueError, match="out of range"):
+        model.recommend(N_USERS, train[0])
+    with pytest.raises(ValueError, match="columns"):
+        model.recommend(0, train[0][:, :5])
+    with pytest.raises(ValueError, match="N must be"):
+        model.recommend(0, train[0], N=0)
+    with pytest.raises(ValueError, match="itemid out of range"):
+        model.similar_items(N_ITEMS)
+    with pytest.raises(ValueError, match="non-negative"):
+        models.create("popularity").fit(-train)
