@@ -278,23 +278,24 @@ def similar_users_embedding(liked: Sequence[int] | np.ndarray, ratings: sp.spmat
 
 
 def fold_in(liked: Sequence[int] | np.ndarray, artist_embeddings: np.ndarray,
-            regularization: float = 0.1, gravity: float = 0.0) -> np.ndarray:
+            regularization: float = 0.1, gravity: float = 0.0,
+            values: Sequence[float] | np.ndarray | None = None) -> np.ndarray:
     """Solve for a new user's embedding against fixed artist embeddings.
 
-    Minimises ``sum_j (1 - <u, v_j>)^2`` over the liked artists ``j``
+    Minimises ``sum_j (a_j - <u, v_j>)^2`` over the liked artists ``j``
     ``+ regularization * |u|^2 + gravity * mean_j' <u, v_j'>^2`` over all artists: the
-    model's own objective for one user whose liked entries are observed. All liked entries
-    share one target, and the solution is linear in it, so the ranking does not depend on
-    the value chosen (1).
+    model's own objective for one user whose liked entries are observed. ``values`` are the
+    targets ``a_j`` (default 1 each; then the solution is linear in that common target, so
+    the ranking does not depend on its value).
     """
     artist_embeddings = np.asarray(artist_embeddings, dtype=np.float64)
     liked_vectors = artist_embeddings[np.asarray(liked, dtype=np.int64)]
+    targets = np.ones(len(liked_vectors)) if values is None else np.asarray(values, float)
     dim = artist_embeddings.shape[1]
     gram = liked_vectors.T @ liked_vectors + regularization * np.eye(dim)
     if gravity:
         gram += gravity * (artist_embeddings.T @ artist_embeddings) / len(artist_embeddings)
-    rhs = liked_vectors.sum(axis=0)
-    return np.linalg.lstsq(gram, rhs, rcond=None)[0]
+    return np.linalg.lstsq(gram, liked_vectors.T @ targets, rcond=None)[0]
 
 
 def fold_in_model(model: Any, liked: Sequence[int] | np.ndarray) -> np.ndarray:

@@ -11,10 +11,10 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
-from lastfm_rec.models.base import Recommender, scale_plays
+from lastfm_rec.models.base import FactorRecommender, scale_plays
 
 
-class ALSRecommender(Recommender):
+class ALSRecommender(FactorRecommender):
     """``implicit.als.AlternatingLeastSquares`` on scaled play counts, single-threaded and
     seeded so a fit is reproducible.
 
@@ -49,35 +49,11 @@ class ALSRecommender(Recommender):
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
 
-    def _user_vectors(self, userids: np.ndarray, user_items: sp.csr_matrix,
-                      recalculate_user: bool) -> np.ndarray:
-        if not recalculate_user:
-            return self.user_factors[userids]
+    def _fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
         with threadpool_limits(1, "blas"):
             model = self._implicit_model()
             model.user_factors, model.item_factors = self.user_factors, self.item_factors
             vectors = model.recalculate_user(
-                np.arange(userids.size), scale_plays(user_items, self.scaling).astype(np.float32))
+                np.arange(user_items.shape[0]),
+                scale_plays(user_items, self.scaling).astype(np.float32))
         return np.asarray(vectors)
-
-    def _score(self, userids: np.ndarray, user_items: sp.csr_matrix,
-               recalculate_user: bool) -> np.ndarray:
-        vectors = self._user_vectors(userids, user_items, recalculate_user)
-        return vectors.astype(np.float64) @ self.item_factors.T.astype(np.float64)
-
-    def item_vectors(self) -> np.ndarray:
-        self._check_fitted()
-        return self.item_factors
-
-    def user_vectors(self, user_items: sp.csr_matrix) -> np.ndarray:
-        self._check_fitted()
-        rows = sp.csr_matrix(user_items, dtype=np.float64)
-        return self._user_vectors(np.arange(rows.shape[0]), rows, recalculate_user=True)
-
-    def _item_scores(self, itemids: np.ndarray) -> np.ndarray:
-        factors = self.item_factors.astype(np.float64)
-        unit = factors / np.maximum(np.linalg.norm(factors, axis=1, keepdims=True), 1e-12)
-        return unit[itemids] @ unit.T
-
-    def _state(self) -> dict:
-        return {"user_factors": self.user_factors, "item_factors": self.item_factors}

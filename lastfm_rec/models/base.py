@@ -284,6 +284,60 @@ class Recommender:
         return model
 
 
+class FactorRecommender(Recommender):
+    """A model that scores by dot products of user and artist embeddings.
+
+    A subclass sets ``user_factors`` (users x k) and ``item_factors`` (artists x k) in
+    ``_fit`` and supplies ``_fold_in`` (embeddings of users from their rows alone, for
+    ``recalculate_user=True``). Artists are similar by the cosine of their embeddings.
+    """
+
+    def _fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
+        raise NotImplementedError
+
+    def item_vectors(self) -> np.ndarray:
+        self._check_fitted()
+        return self.item_factors
+
+    def user_vectors(self, user_items: sp.csr_matrix) -> np.ndarray:
+        self._check_fitted()
+        return self._fold_in(_as_float_csr(user_items, "user_items"))
+
+    def _score(self, userids: np.ndarray, user_items: sp.csr_matrix,
+               recalculate_user: bool) -> np.ndarray:
+        vectors = self._fold_in(user_items) if recalculate_user else self.user_factors[userids]
+        return np.asarray(vectors, np.float64) @ np.asarray(self.item_factors, np.float64).T
+
+    def _item_scores(self, itemids: np.ndarray) -> np.ndarray:
+        factors = np.asarray(self.item_factors, dtype=np.float64)
+        unit = factors / np.maximum(np.linalg.norm(factors, axis=1, keepdims=True), 1e-12)
+        return unit[itemids] @ unit.T
+
+    def _state(self) -> dict[str, np.ndarray | sp.spmatrix]:
+        return {"user_factors": self.user_factors, "item_factors": self.item_factors}
+
+
+class ItemSimilarityRecommender(Recommender):
+    """A model that scores a user by summing item-item similarities of their artists.
+
+    A subclass sets ``similarity_`` (sparse artists x artists) in ``_fit`` and has a
+    ``scaling`` of play counts (:func:`scale_plays`).
+    """
+
+    scaling: str = "binary"
+
+    def _score(self, userids: np.ndarray, user_items: sp.csr_matrix,
+               recalculate_user: bool) -> np.ndarray:
+        return np.asarray((scale_plays(user_items, self.scaling) @ self.similarity_).todense())
+
+    def _item_scores(self, itemids: np.ndarray) -> np.ndarray:
+        scores = np.asarray(self.similarity_[itemids].todense())
+        return self_first(scores, itemids)
+
+    def _state(self) -> dict[str, np.ndarray | sp.spmatrix]:
+        return {"similarity_": self.similarity_}
+
+
 def self_first(scores: np.ndarray, itemids: np.ndarray) -> np.ndarray:
     """Give each item in ``itemids`` a score just above its row's best, so ``similar_items``
     lists the item itself first (as ``implicit`` does)."""

@@ -7,7 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 from implicit.nearest_neighbours import bm25_weight, tfidf_weight
 
-from lastfm_rec.models.base import Recommender, scale_plays, self_first
+from lastfm_rec.models.base import ItemSimilarityRecommender, scale_plays
 
 
 def top_k_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
@@ -33,7 +33,7 @@ def _unit_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     return sp.csr_matrix(sp.diags(1.0 / np.maximum(norms, 1e-12)) @ matrix)
 
 
-class ItemKNNRecommender(Recommender):
+class ItemKNNRecommender(ItemSimilarityRecommender):
     """Item-item cosine similarity, kept to each artist's ``K`` nearest neighbours.
 
     Parameters
@@ -74,14 +74,3 @@ class ItemKNNRecommender(Recommender):
         coo = gram.tocoo()
         coo.data = coo.data / (norms[coo.row] * norms[coo.col] + self.shrink + 1e-12)
         self.similarity_ = top_k_per_row(coo.tocsr(), self.K)
-
-    def _score(self, userids: np.ndarray, user_items: sp.csr_matrix,
-               recalculate_user: bool) -> np.ndarray:
-        return np.asarray((scale_plays(user_items, self.scaling) @ self.similarity_).todense())
-
-    def _item_scores(self, itemids: np.ndarray) -> np.ndarray:
-        scores = np.asarray(self.similarity_[itemids].todense())
-        return self_first(scores, itemids)
-
-    def _state(self) -> dict:
-        return {"similarity_": self.similarity_}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from lastfm_rec.models.base import Recommender, scale_plays, self_first
+from lastfm_rec.models.base import ItemSimilarityRecommender, scale_plays
 from lastfm_rec.models.item_knn import top_k_per_row
 
 
@@ -18,7 +18,7 @@ def _row_stochastic(matrix: sp.csr_matrix, power: float) -> sp.csr_matrix:
     return matrix
 
 
-class RP3betaRecommender(Recommender):
+class RP3betaRecommender(ItemSimilarityRecommender):
     """Item-item transition probabilities ``P(i -> j)`` raised to ``alpha``, divided by
     ``listeners_j ** beta`` and kept to the top ``K`` per artist.
 
@@ -47,14 +47,3 @@ class RP3betaRecommender(Recommender):
         walk = sp.csr_matrix(walk @ sp.diags(discount))
         walk.setdiag(0)
         self.similarity_ = top_k_per_row(walk, self.K)
-
-    def _score(self, userids: np.ndarray, user_items: sp.csr_matrix,
-               recalculate_user: bool) -> np.ndarray:
-        return np.asarray((scale_plays(user_items, self.scaling) @ self.similarity_).todense())
-
-    def _item_scores(self, itemids: np.ndarray) -> np.ndarray:
-        scores = np.asarray(self.similarity_[itemids].todense())
-        return self_first(scores, itemids)
-
-    def _state(self) -> dict:
-        return {"similarity_": self.similarity_}

@@ -14,14 +14,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from lastfm_rec.models.base import Recommender
+from lastfm_rec.models.base import FactorRecommender
 from lastfm_rec.preprocessing import WeightScaler, outlier_threshold
-from lastfm_rec.recommend import similar_users_embedding
+from lastfm_rec.recommend import fold_in, similar_users_embedding
 
 FOLD_INS = ("least-squares", "similar-users")
 
 
-class SGDMFRecommender(Recommender):
+class SGDMFRecommender(FactorRecommender):
     """The original CFModel (``solver="sgd"``), trained on the ``user_items`` it is fitted on.
 
     Play counts above the ``quantile`` of the training counts are dropped (when
@@ -80,8 +80,8 @@ class SGDMFRecommender(Recommender):
         try:
             model.train(self.num_iterations, learning_rate=self.learning_rate,
                         plot_results=False, progress=False)
-            self.user_embeddings = np.asarray(model.embeddings["u_id"], dtype=np.float64)
-            self.item_embeddings = np.asarray(model.embeddings["a_id"], dtype=np.float64)
+            self.user_factors = np.asarray(model.embeddings["u_id"], dtype=np.float64)
+            self.item_factors = np.asarray(model.embeddings["a_id"], dtype=np.float64)
         finally:
             model.close()
         self.n_observed_ = np.array(int(keep.sum()))
@@ -98,50 +98,27 @@ class SGDMFRecommender(Recommender):
         Multiplying the objective by ``|Ω|`` leaves ``Σ_j (w_j - u·v_j)²`` over the user's
         artists plus ``λ_r |Ω|/N |u|²`` plus ``λ_g |Ω|/(N M) u·(VᵀV)u``.
         """
-        v = self.item_embeddings
-        observed = float(self.n_observed_)
-        ridge = self.regularization_coeff * observed / self.n_users
-        gravity = self.gravity_coeff * observed / (self.n_users * self.n_items) * (v.T @ v)
+        scale = float(self.n_observed_) / self.n_users
         scaled = self._scaled(user_items)
-        vectors = np.zeros((scaled.shape[0], v.shape[1]))
+        vectors = np.zeros((scaled.shape[0], self.item_factors.shape[1]))
         for row in range(scaled.shape[0]):
-            cols = scaled.indices[scaled.indptr[row]:scaled.indptr[row + 1]]
-            values = scaled.data[scaled.indptr[row]:scaled.indptr[row + 1]]
-            gram = v[cols].T @ v[cols] + ridge * np.eye(v.shape[1]) + gravity
-            vectors[row] = np.linalg.solve(gram, v[cols].T @ values)
+            vectors[row] = fold_in(scaled[row].indices, self.item_factors,
+                                   self.regularization_coeff * scale,
+                                   self.gravity_coeff * scale, values=scaled[row].data)
         return vectors
 
     def _similar_users(self, user_items: sp.csr_matrix) -> np.ndarray:
         ratings = self._scaled(self.train_)
         return np.stack([
-            similar_users_embedding(user_items[row].indices, ratings, self.user_embeddings,
+            similar_users_embedding(user_items[row].indices, ratings, self.user_factors,
                                     self.n_similar)
             for row in range(user_items.shape[0])]) if user_items.shape[0] else np.zeros(
                 (0, self.embedding_dim))
 
-    def _score(self, userids: np.ndarray, user_items: sp.csr_matrix,
-               recalculate_user: bool) -> np.ndarray:
-        if not recalculate_user:
-            return self.user_embeddings[userids] @ self.item_embeddings.T
-        return self.user_vectors(user_items) @ self.item_embeddings.T
-
-    def item_vectors(self) -> np.ndarray:
-        self._check_fitted()
-        return self.item_embeddings
-
-    def user_vectors(self, user_items: sp.csr_matrix) -> np.ndarray:
-        self._check_fitted()
-        rows = sp.csr_matrix(user_items, dtype=np.float64)
+    def _fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
         if self.fold_in == "similar-users":
-            return self._similar_users(rows)
-        return self._least_squares(rows)
-
-    def _item_scores(self, itemids: np.ndarray) -> np.ndarray:
-        v = self.item_embeddings
-        unit = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-        return unit[itemids] @ unit.T
+            return self._similar_users(user_items)
+        return self._least_squares(user_items)
 
     def _state(self) -> dict:
-        return {"user_embeddings": self.user_embeddings,
-                "item_embeddings": self.item_embeddings, "scale_": self.scale_,
-                "n_observed_": self.n_observed_}
+        return {**super()._state(), "scale_": self.scale_, "n_observed_": self.n_observed_}
