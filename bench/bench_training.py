@@ -30,7 +30,6 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,9 +38,10 @@ if str(ROOT) not in sys.path:
 
 from lastfm_rec import cfmodel  # noqa: E402
 from lastfm_rec.cfmodel import build_model  # noqa: E402
+from lastfm_rec.data import DataError, load_dataset  # noqa: E402
+from lastfm_rec.preprocessing import prepare  # noqa: E402
 
 tf = cfmodel.tf
-SHARED_DATA = Path("/work/shared/data/hetrec2011-lastfm-2k")
 #: The original notebook's second model (see ``cfmodel.ORIGINAL_MODELS`` for how its
 #: cut-off arguments were recovered: gravity_coeff=0.5, init_stddev=1 reproduce its losses).
 MODEL_ARGS = {**cfmodel.ORIGINAL_MODELS["model"], "seed": 42}
@@ -53,29 +53,15 @@ LEARNING_RATE = 1.0
 
 
 def load_ratings(data_dir: str | None) -> pd.DataFrame:
-    """The analysis-ready ratings (u_id, a_id, w_mm), via the package when it can."""
-    folder = data_dir or os.environ.get("LASTFM_REC_DATA")
-    if folder is None and SHARED_DATA.is_dir():
-        folder = str(SHARED_DATA)
+    """The analysis-ready ratings (u_id, a_id, w_mm): ``load_dataset`` + ``prepare``.
+
+    ``data_dir`` None finds the data as the package does (``LASTFM_REC_DATA``, then
+    ``data/hetrec2011-lastfm-2k``).
+    """
     try:
-        from lastfm_rec.data import load_dataset
-        from lastfm_rec.preprocessing import prepare
-    except ImportError:
-        return _load_ratings_by_hand(folder)
-    return prepare(load_dataset(folder)).ratings
-
-
-def _load_ratings_by_hand(folder: str | None) -> pd.DataFrame:
-    """Fallback: trim weights above the 99th percentile, min-max scale, re-index."""
-    if folder is None:
-        raise SystemExit("no data: pass --data-dir or set LASTFM_REC_DATA")
-    ua = pd.read_csv(Path(folder) / "user_artists.dat", sep="\t")
-    ua = ua.loc[ua["weight"] <= np.quantile(ua["weight"], 0.99)].copy()
-    w = ua["weight"].astype(float)
-    ua["w_mm"] = (w - w.min()) / (w.max() - w.min())
-    ua["u_id"] = np.unique(ua["userID"], return_inverse=True)[1]
-    ua["a_id"] = np.unique(ua["artistID"], return_inverse=True)[1]
-    return ua.reset_index(drop=True)
+        return prepare(load_dataset(data_dir)).ratings
+    except DataError as error:
+        raise SystemExit(f"error: {error}") from None
 
 
 def reference_train(model: cfmodel.CFModel, num_iterations: int) -> dict:
