@@ -20,6 +20,8 @@ import scipy.sparse as sp
 
 _CLASSES: dict[str, type[Recommender]] = {}
 _BATCH = 256
+#: Upper bound on the dense batch x artists score block (float64 entries): 256 MiB.
+_BLOCK_ENTRIES = 1 << 25
 
 
 class Recommender:
@@ -167,8 +169,10 @@ class Recommender:
         n = min(N, width)
         all_ids = np.full((userids.size, n), -1, dtype=np.int32)
         all_scores = np.full((userids.size, n), -np.inf)
-        for start in range(0, userids.size, _BATCH):
-            rows = slice(start, start + _BATCH)
+        # Scores are a dense batch x artists block: shrink the batch as the catalogue grows.
+        batch = max(1, min(_BATCH, _BLOCK_ENTRIES // max(self.n_items, 1)))
+        for start in range(0, userids.size, batch):
+            rows = slice(start, start + batch)
             part = matrix[rows]
             scores = np.array(self._score(userids[rows], part, recalculate_user),
                               dtype=np.float64)
@@ -306,7 +310,9 @@ class FactorRecommender(Recommender):
     def _score(self, userids: np.ndarray, user_items: sp.csr_matrix,
                recalculate_user: bool) -> np.ndarray:
         vectors = self._fold_in(user_items) if recalculate_user else self.user_factors[userids]
-        return np.asarray(vectors, np.float64) @ np.asarray(self.item_factors, np.float64).T
+        # Multiply in the factors' own precision: no float64 copy of the artist factors.
+        items = self.item_factors
+        return (np.asarray(vectors, dtype=items.dtype) @ items.T).astype(np.float64)
 
     def _item_scores(self, itemids: np.ndarray) -> np.ndarray:
         factors = np.asarray(self.item_factors, dtype=np.float64)
