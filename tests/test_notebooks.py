@@ -134,3 +134,11 @@ def test_ranking_evaluation_meets_its_targets(executed) -> None:
     new = {name: row["ndcg@10"] for name, row in r["new_users"].items()}
     assert new[r["best_new_user_model"]] >= 5 * new["sgd-mf-similar-users"]
     assert r["users_evaluated"] > 1800 and r["new_users_evaluated"] > 150
+
+
+def test_parameters_cell_runs_a_quick_version(real_data_dir, tmp_path) -> None:
+    quick = {"data_dir": str(real_data_dir), "iterations": 100, "als_sweeps": 2}
+    results = execute_notebook(NOTEBOOKS / "03_training.ipynb", tmp_path, quick,
+                               html=False).results
+    assert (results["iterations"], results["als_sweeps"]) == (100, 2)
+    assert results["model1_last_total_loss"] < results["model1_first_total_loss"]
