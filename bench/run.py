@@ -50,14 +50,13 @@ k factors; measured peaks in the JSON):
 * CF ALS: four O(R) CSRs (ratings, pattern, transposes) in float64, the O(R) TF sparse
   tensors, and per half-step a stack of k x k Gram matrices, O(max(N, M) k^2) float64
   (100x: 1.76 M x 10 x 10 x 8 B = 1.4 GB, about twice while solving).
-* recommend: ``ALSRecommender._score`` converts the artist factors to float64 on every call,
-  a transient M x k x 8 B copy (3.6 GB at 100x with k = 256), and
-  ``Recommender.recommend`` scores ``min(len(users), models.base._BATCH = 256)``
-  users at a time as a dense float64 block of batch x M, copied about 3 times (scores, the
-  negated copy and the int64 argpartition result): 24 x 256 x M bytes = 108 MB at 1x,
-  1.1 GB at 10x and 10.8 GB at 100x. The bench therefore passes at most
-  ``BLOCK_BYTES // (8 M)`` users per call (256 at 1x, 190 at 10x, 19 at 100x), bounding
-  that block to 256 MiB.
+* recommend: the fitted model (factors O((N + M) k) float32 and its O(R) training CSR),
+  and ``Recommender.recommend``'s dense float64 score block of batch x M, held about 3 times
+  at once (the scores, their negated copy and the int64 ``argpartition`` result). The
+  library bounds the batch to ``models.base._BLOCK_ENTRIES // M`` users (2^25 entries =
+  256 MiB: 256 users at 1x, 191 at 10x, 19 at 100x), so the block costs at most ~0.8 GB.
+  Library versions without that bound scored 256 users whatever M (10.8 GB at 100x); with
+  them the bench splits the sample into calls of that size itself (``users_per_call``).
 
 Usage: ``python bench/run.py [--quick] [--with-100x] [--only SECTION ...] [--repeats N]``
 """
@@ -281,12 +280,14 @@ def _work_recommend(p: dict) -> dict:
     rng = np.random.default_rng(p["seed"])
     users = np.sort(rng.choice(n_users, size=min(p["sample"], n_users), replace=False))
     rows = plays[users]
-    chunk = users_per_call(n_items)
+    chunk, library_bounded = users_per_call(n_items)
     setup = _rss_mb()["self_peak_mb"]
 
+    step = users.size if library_bounded else chunk
+
     def run() -> None:
-        for start in range(0, users.size, chunk):
-            model.recommend(users[start:start + chunk], rows[start:start + chunk], N=10)
+        for start in range(0, users.size, step):
+            model.recommend(users[start:start + step], rows[start:start + step], N=10)
 
     model.recommend(users[:chunk], rows[:chunk], N=10)  # warm-up, outside the timing
     times = [_timed(run)[0]]
@@ -294,16 +295,28 @@ def _work_recommend(p: dict) -> dict:
         times.append(_timed(run)[0])
     seconds = statistics.median(times)
     return {"seconds": seconds, "seconds_all": times, "users": int(users.size),
-            "users_per_call": chunk, "users_per_s": users.size / seconds,
+            "users_per_call": chunk, "library_bounds_batch": library_bounded,
+            "users_per_s": users.size / seconds,
             "ms_per_user": 1e3 * seconds / users.size, "imports_peak_mb": imports,
             "setup_peak_mb": setup,
             "step_peak_mb": _rss_mb()["self_peak_mb"]}
 
 
-def users_per_call(n_items: int) -> int:
-    """Users per ``recommend`` call so its dense batch x n_items float64 block fits
-    ``BLOCK_BYTES`` (the library batches 256 users at a time whatever it is given)."""
-    return max(1, min(256, BLOCK_BYTES // (8 * n_items)))
+def users_per_call(n_items: int) -> tuple[int, bool]:
+    """Users per batch of ``recommend``'s dense batch x n_items float64 score block, and
+    whether the library bounds it itself.
+
+    The library scores ``min(_BATCH, _BLOCK_ENTRIES // n_items)`` users at a time; the whole
+    sample is then passed in one call and the first number is that batch, for the report.
+    Without ``_BLOCK_ENTRIES`` it scores 256 users whatever ``n_items`` (10.8 GB at 100x), so
+    the bench passes at most ``BLOCK_BYTES // (8 n_items)`` users per call instead.
+    """
+    from lastfm_rec.models import base
+
+    entries = getattr(base, "_BLOCK_ENTRIES", None)
+    if entries is not None:
+        return max(1, min(base._BATCH, entries // max(n_items, 1))), True
+    return max(1, min(base._BATCH, BLOCK_BYTES // (8 * n_items))), False
 
 
 WORKERS: dict[str, Callable[[dict], dict]] = {
@@ -710,7 +723,7 @@ def report_growth(g: dict) -> str:
              s["repeats"]] for s in sizes]
     lines.append(table("5. Growth on synthetic data (sizes after prepare)",
                        ["size", "users", "artists", "rows", "tag rows", "files MB",
-                        "users/call", "repeats"], rows))
+                        "rec. batch", "repeats"], rows))
     header = ["measure", "unit", *[f"{s['factor']}x" for s in sizes], "exponent"]
     rows = [[m["measure"], m["unit"], *m["values"], m["exponent"]] for m in g["measures"]]
     lines.append(table("   measures (medians) and growth exponent (log-log least squares "
