@@ -69,7 +69,6 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -79,7 +78,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -756,18 +754,9 @@ def report_memory(report: dict) -> str:
 
 
 def machine_info() -> dict:
-    def version(*names: str) -> str | None:
-        for name in names:
-            with contextlib.suppress(metadata.PackageNotFoundError):
-                return metadata.version(name)
-        return None
+    """The library's :func:`lastfm_rec.reports.machine_info` plus memory, commit and load."""
+    from lastfm_rec import reports
 
-    cpu = None
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
     mem_gb = None
     with contextlib.suppress(OSError, ValueError, IndexError):
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -779,19 +768,17 @@ def machine_info() -> dict:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                                 capture_output=True, text=True, timeout=10).stdout.strip()
     return {
-        "cpu_model": cpu, "cores": os.cpu_count(),
+        **reports.machine_info(),
         "cores_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
         else None,
-        "memory_gb": mem_gb, "platform": platform.platform(),
-        "python": platform.python_version(), "numpy": version("numpy"),
-        "scipy": version("scipy"), "pandas": version("pandas"),
-        "tensorflow": version("tensorflow-cpu", "tensorflow"), "implicit": version("implicit"),
-        "git_commit": commit, "load_average_start": os.getloadavg(),
+        "memory_gb": mem_gb, "git_commit": commit, "load_average_start": os.getloadavg(),
     }
 
 
 def report_machine(m: dict, settings: dict) -> str:
-    return (f"Machine: {m['cpu_model']}, {m['cores']} cores ({m['cores_available']} "
+    from lastfm_rec import reports
+
+    return (f"Machine: {reports.describe_machine(m)} ({m['cores_available']} "
             f"available), {m['memory_gb']:.1f} GB; Python {m['python']}, numpy {m['numpy']}, "
             f"scipy {m['scipy']}, pandas {m['pandas']}, TensorFlow {m['tensorflow']}, "
             f"implicit {m['implicit']}; load average at start "

@@ -4,8 +4,10 @@ Owns running ``notebooks/*.ipynb`` top to bottom with nbclient (parameters injec
 cell tagged ``parameters``, as papermill does), writing the executed copy and an HTML report,
 and the machine-readable results channel: a notebook calls :func:`record` and its numbers are
 stored in the notebook's outputs under :data:`RESULTS_MIME`, where :func:`read_results` finds
-them again. ``python -m lastfm_rec.reports notebooks --out reports`` is what ``make run``
-calls.
+them again. Each executed notebook also carries, in its metadata, the machine it ran on
+(:func:`machine_info`: CPU model, BLAS library and kernel, package versions), since float
+results agree bit for bit only on one CPU and build. ``python -m lastfm_rec.reports notebooks
+--out reports`` is what ``make run`` calls.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import json
 import math
 import os
+import platform
 import sys
 import time
 from collections.abc import Mapping
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS_MIME = "application/vnd.lastfm-rec.results+json"
+MACHINE_KEY = "lastfm_rec_machine"
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
 
@@ -65,6 +69,60 @@ def read_results(notebook: Any) -> dict[str, Any]:
             if RESULTS_MIME in data:
                 results.update(data[RESULTS_MIME])
     return results
+
+
+def machine_info() -> dict[str, Any]:
+    """The CPU, BLAS and package versions that numeric results depend on.
+
+    ``blas`` lists what ``threadpoolctl`` reports for the loaded BLAS libraries (library,
+    version, the kernel architecture it chose, threads); ``OPENBLAS_CORETYPE`` is included
+    because it overrides that choice.
+    """
+    from importlib import metadata
+
+    import numpy  # noqa: F401  (loads the BLAS that threadpoolctl reports)
+    from threadpoolctl import threadpool_info
+
+    def version(*names: str) -> str | None:
+        for name in names:
+            try:
+                return metadata.version(name)
+            except metadata.PackageNotFoundError:
+                continue
+        return None
+
+    cpu = platform.processor() or None
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                    if line.startswith("model name")), cpu)
+    blas = [{key: pool.get(key) for key in ("internal_api", "version", "architecture",
+                                            "num_threads")}
+            for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    return {
+        "cpu_model": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+        "blas": blas, "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "python": platform.python_version(),
+        **{name: version(*dists) for name, dists in {
+            "numpy": ("numpy",), "scipy": ("scipy",), "pandas": ("pandas",),
+            "tensorflow": ("tensorflow-cpu", "tensorflow"), "implicit": ("implicit",)}.items()},
+    }
+
+
+def describe_machine(machine: dict[str, Any]) -> str:
+    """One line naming the CPU and BLAS kernel of :func:`machine_info`."""
+    blas = ", ".join(f"{b['internal_api']} {b['version']} ({b['architecture']} kernels)"
+                     for b in machine["blas"]) or "no BLAS found"
+    return f"{machine['cpu_model']}, {machine['cores']} cores; {blas}"
+
+
+def read_machine(notebook: Any) -> dict[str, Any] | None:
+    """The :func:`machine_info` stored in an executed notebook (a path or nbformat node)."""
+    import nbformat
+
+    if not hasattr(notebook, "metadata"):
+        notebook = nbformat.read(notebook, as_version=4)
+    return notebook.metadata.get(MACHINE_KEY)
 
 
 def inject_parameters(notebook: Any, parameters: Mapping[str, Any]) -> None:
@@ -123,6 +181,7 @@ def execute_notebook(path: str | os.PathLike, out_dir: str | os.PathLike,
                             resources={"metadata": {"path": str(path.parent.resolve())}})
     client.execute()
     seconds = time.perf_counter() - start
+    notebook.metadata[MACHINE_KEY] = machine_info()
     executed = out / path.name
     _write_atomically(executed, nbformat.writes(notebook))
     html_path = None

@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 from lastfm_rec import models
-from lastfm_rec.models.base import Recommender
+from lastfm_rec.models.base import Recommender, _top_n
 
 BLOCKS, USERS_PER_BLOCK, ITEMS_PER_BLOCK = 3, 12, 6
 N_USERS, N_ITEMS = BLOCKS * USERS_PER_BLOCK, BLOCKS * ITEMS_PER_BLOCK
@@ -211,3 +211,19 @@ def test_errors(train_missing):
         model.similar_items(N_ITEMS)
     with pytest.raises(ValueError, match="non-negative"):
         models.create("popularity").fit(-train)
+
+
+def test_top_n_breaks_ties_at_the_cut_by_lower_id() -> None:
+    # argpartition alone picks CPU-dependent members of a tie at the cut; the result must be
+    # the stable order (score descending, then id) on every machine.
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        width = int(rng.integers(1, 40))
+        n = int(rng.integers(1, width + 1))
+        scores = rng.integers(-3, 4, size=(int(rng.integers(1, 5)), width)).astype(float)
+        scores[rng.random(scores.shape) < 0.2] = -np.inf
+        ids, values = _top_n(scores.copy(), n)
+        expected = np.argsort(-scores, kind="stable", axis=1)[:, :n]
+        expected_values = np.take_along_axis(scores, expected, axis=1)
+        np.testing.assert_array_equal(ids, np.where(np.isneginf(expected_values), -1, expected))
+        np.testing.assert_array_equal(values, expected_values)

@@ -363,9 +363,19 @@ def _as_float_csr(matrix: Any, name: str) -> sp.csr_matrix:
 
 
 def _top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top ``n`` columns per row, best first, ties to the lower id; ``-inf`` entries -> -1."""
+    """Top ``n`` columns per row, best first, ties to the lower id; ``-inf`` entries -> -1.
+
+    ``argpartition`` alone picks an arbitrary subset of the scores tied at the cut (which
+    one depends on the CPU's SIMD sort), so rows with more ties at the cut than places left
+    take the lowest ids among them: the same answer on every machine.
+    """
     if n < scores.shape[1]:
         part = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+        cut = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
+        above = (scores > cut).sum(axis=1)
+        for row in np.flatnonzero((scores == cut).sum(axis=1) > n - above):
+            tied = np.flatnonzero(scores[row] == cut[row])[: n - above[row]]
+            part[row] = np.concatenate([np.flatnonzero(scores[row] > cut[row]), tied])
     else:
         part = np.broadcast_to(np.arange(scores.shape[1]), scores.shape).copy()
     values = np.take_along_axis(scores, part, axis=1)
