@@ -111,13 +111,13 @@ class Recommender:
             setattr(self, key, getattr(checked, key))
         return self
 
-    def _saved_params(self) -> dict[str, Any]:
+    def saved_params(self) -> dict[str, Any]:
         """The parameters that are plain values (all but the side data): JSON in a saved file
         and part of the serving cache key."""
         return {k: v for k, v in self.get_params().items() if k not in self.side_params}
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self._saved_params().items())
+        args = ", ".join(f"{k}={v!r}" for k, v in self.saved_params().items())
         return f"{type(self).__name__}({args})"
 
     # ------------------------------------------------------------------ fitting
@@ -413,7 +413,7 @@ class Recommender:
     def _arrays(self) -> dict[str, np.ndarray]:
         arrays: dict[str, np.ndarray] = {
             "__class__": np.array(type(self).__name__),
-            "__params__": np.array(json.dumps(self._saved_params())),
+            "__params__": np.array(json.dumps(self.saved_params())),
         }
         side = {f"side_{k}": getattr(self, k) for k in self.side_params
                 if getattr(self, k) is not None}
