@@ -31,7 +31,7 @@ class ALSRecommender(FactorRecommender):
 
     name = "als"
     iterative = True
-    fit_hint = "try a larger regularization or a smaller alpha"
+    fit_hint = "a larger regularization or a smaller alpha"
 
     def __init__(self, factors: int = 256, regularization: float = 100.0, alpha: float = 5.0,
                  iterations: int = 15, scaling: str = "log1p", random_state: int = 42) -> None:
@@ -49,7 +49,7 @@ class ALSRecommender(FactorRecommender):
         with threadpool_limits(1, "blas"):  # before construction: implicit checks BLAS threads
             model = self._implicit_model()
             model.fit(scale_plays(user_items, self.scaling).astype(np.float32),
-                      show_progress=show_progress, callback=callback)
+                      show_progress=show_progress, callback=_with_float_loss(callback))
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
 
@@ -118,3 +118,12 @@ def _grown(factors: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """``factors`` with zero rows appended up to the largest id (a copy)."""
     missing = int(ids.max(initial=-1)) + 1 - factors.shape[0]
     return np.vstack([factors, np.zeros((max(missing, 0), factors.shape[1]), factors.dtype)])
+
+
+def _with_float_loss(callback: FitCallback | None) -> FitCallback | None:
+    """``callback`` with the loss as a float (``implicit`` passes None when it does not
+    compute it: NaN then)."""
+    if callback is None:
+        return None
+    return lambda iteration, elapsed, loss: callback(
+        int(iteration), float(elapsed), float("nan") if loss is None else float(loss))

@@ -77,7 +77,7 @@ class Recommender:
     #: Constructor arguments holding side data (matrices): saved as arrays, not in JSON.
     side_params: ClassVar[tuple[str, ...]] = ()
     #: What to try when a fit diverges (the end of the :class:`ModelFitError` message).
-    fit_hint: ClassVar[str] = "check the input for extreme play counts"
+    fit_hint: ClassVar[str] = "checking user_items for extreme or non-finite play counts"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -172,7 +172,7 @@ class Recommender:
 
     def _diverged(self, what: str) -> str:
         return (f"{self.name or type(self).__name__} diverged: {what} hold NaN or infinite "
-                f"values after fit; {self.fit_hint}")
+                f"values after fit; try {self.fit_hint}")
 
     def _check_fit(self) -> None:
         """Raise :class:`ModelFitError` if a learned array holds NaN or infinite values."""

@@ -47,7 +47,7 @@ class EASERecommender(Recommender):
     """
 
     name = "ease"
-    fit_hint = "try a larger l2"
+    fit_hint = "a larger l2"
 
     def __init__(self, l2: float = 100.0, min_listeners: int = 2,
                  scaling: str = "binary") -> None:

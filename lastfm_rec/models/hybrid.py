@@ -79,7 +79,7 @@ class HybridRecommender(Recommender):
 
     name = "hybrid"
     iterative = True  # its ALS part
-    fit_hint = "try a larger l2 or als_regularization"
+    fit_hint = "a larger l2 or als_regularization"
     side_params = ("item_tags", "user_friends")
 
     def __init__(self, item_tags: sp.csr_matrix | None = None,

@@ -51,7 +51,7 @@ class SGDMFRecommender(FactorRecommender):
 
     name = "sgd-mf"
     iterative = True
-    fit_hint = "try a smaller learning_rate or init_stddev"
+    fit_hint = "a smaller learning_rate or init_stddev"
 
     def __init__(self, embedding_dim: int = 10, regularization_coeff: float = 0.2,
                  gravity_coeff: float = 0.5, init_stddev: float = 1.0,
