@@ -35,6 +35,9 @@ from implicit.recommender_base import ModelFitError as ImplicitModelFitError
 from lastfm_rec.ops import FILTERED_SCORE, check_csr, normalize_rows, top_n
 
 _CLASSES: dict[str, type[Recommender]] = {}
+#: With ``items=``, a candidate the model cannot score (EASE's rare artists): ranked after
+#: every scored candidate, before the already liked ones (:data:`FILTERED_SCORE`).
+UNSCORED = float(np.nextafter(np.float32(FILTERED_SCORE), np.float32(0)))
 _BATCH = 256
 #: Upper bound on the dense batch x artists score block (float64 entries): 256 MiB.
 _BLOCK_ENTRIES = 1 << 25
@@ -256,7 +259,8 @@ class Recommender:
             in training (how a new user gets recommendations).
         items
             Rank only these artist ids (not together with ``filter_items``). Every candidate
-            is returned (up to ``N``); already liked ones come last with score ``-3.4e38``.
+            is returned (up to ``N``); already liked ones come last with score ``-3.4e38``,
+            after any the model cannot score (:data:`UNSCORED`).
 
         Returns
         -------
@@ -303,6 +307,8 @@ class Recommender:
             scores = np.array(self._score(userids[rows], part, recalculate_user),
                               dtype=np.float64)
             scores[np.isnan(scores)] = -np.inf
+            if candidates is not None:  # artists the model cannot score: after scored ones
+                scores[np.isneginf(scores)] = UNSCORED
             if filter_already_liked_items:
                 liked_rows = np.repeat(np.arange(part.shape[0]), np.diff(part.indptr))
                 liked = part.data != 0  # an explicitly stored zero is not a play
