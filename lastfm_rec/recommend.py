@@ -4,8 +4,9 @@ Owns the original notebook's section 3 as functions with explicit inputs:
 :func:`compute_scores`, :func:`user_recommendations`, :func:`artist_neighbors`, reading a
 spreadsheet of liked artists (:func:`read_rec_sheet`), two ways to place a new user in the
 embedding space (:func:`similar_users_embedding`, the original's heuristic, and
-:func:`fold_in`, a least-squares solve against the fixed artist embeddings), and the
-popularity-bias check (:func:`popularity_correlation`).
+:func:`fold_in`, a least-squares solve against the fixed artist embeddings; both defined in
+:mod:`lastfm_rec.foldin`, below the models, and re-exported here), and the popularity-bias
+check (:func:`popularity_correlation`).
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ above (every import counts: top-level, inside functions and under ``TYPE_CHECKIN
     evaluation   evaluation, tuning, recommend, explain, literature, spark_study
     service      service, cache, cli, spark_cli, the package __init__
 
-The service does not import evaluation or tuning. Within the models, a model module imports ``models.base`` and no sibling model, except the
-hybrid, a blend of the models it names. A module that is in no layer fails the test: place
-it when you add it.
+The service does not import evaluation or tuning. Within the models, a model module imports
+``models.base`` and no sibling model, except the hybrid, a blend of the models it names. A
+module that is in no layer fails the test: place it when you add it.
 """
 
 from __future__ import annotations
