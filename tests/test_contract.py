@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from implicit.evaluation import precision_at_k
 from implicit.recommender_base import ModelFitError as ImplicitModelFitError
 from implicit.utils import ParameterWarning
+from model_registry import registered
 
 from lastfm_rec import models
 from lastfm_rec.models.base import ModelFitError, Recommender
@@ -33,7 +34,7 @@ SMALL = {
     "hybrid": {"als_factors": 3, "als_regularization": 0.0, "als_alpha": 1.0},
     "sgd-mf": {"embedding_dim": 4, "num_iterations": 300, "learning_rate": 5.0},
 }
-NAMES = list(models.available())
+NAMES = registered()
 SIZE = 50
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from implicit.als import AlternatingLeastSquares
 from implicit.evaluation import ranking_metrics_at_k
+from model_registry import registered
 from threadpoolctl import threadpool_limits
 
 from lastfm_rec import models
@@ -69,7 +70,7 @@ def test_on_implicit_itself(split):
         check(user_code(AlternatingLeastSquares(factors=16, random_state=1), *split))
 
 
-@pytest.mark.parametrize("name", list(models.available()))
+@pytest.mark.parametrize("name", registered())
 def test_on_every_registered_model(name, split):
     train, test = split
     model = models.create(name, **FEWER_STEPS.get(name, {}))

@@ -9,12 +9,13 @@ import json
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from model_registry import registered
 
 from lastfm_rec import models
 from lastfm_rec.models.base import Recommender
 from lastfm_rec.service import cache_key
 
-NAMES = list(models.available())
+NAMES = registered()
 #: Other valid values of string parameters (numbers and booleans are changed generically).
 OTHER_STRINGS = {"scaling": "raw", "weighting": "bm25", "fold_in": "similar-users",
                  "als_scaling": "binary"}
