@@ -11,8 +11,15 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
-from lastfm_rec.models.base import FactorRecommender, FitCallback, plain, scale_plays
-from lastfm_rec.ops import check_csr, normalize_rows
+from lastfm_rec.models.base import (
+    FactorRecommender,
+    FitCallback,
+    grown,
+    ids_and_rows,
+    plain,
+    scale_plays,
+)
+from lastfm_rec.ops import normalize_rows
 
 
 class ALSRecommender(FactorRecommender):
@@ -77,22 +84,12 @@ class ALSRecommender(FactorRecommender):
         unit = normalize_rows(np.asarray(self.item_factors, dtype=np.float64))
         return normalize_rows(self._fold_in_items(item_users).astype(np.float64)) @ unit.T
 
-    def partial_fit_users(self, userids: np.ndarray, user_items: sp.csr_matrix) -> None:
-        """Solve the given users' factors from their rows (new ids extend the model), with
-        the artist factors fixed, as ``implicit``'s ``partial_fit_users`` does."""
-        self._check_fitted()
-        userids, matrix = _ids_and_rows(userids, user_items, "user_items")
-        self.user_factors = _grown(self.user_factors, userids)
-        self.user_factors[userids] = self._fold_in(matrix)
-        self.n_users = self.user_factors.shape[0]
-        self._cosine_users = None
-
     def partial_fit_items(self, itemids: np.ndarray, item_users: sp.csr_matrix) -> None:
         """Solve the given artists' factors from their listeners (``item_users``: one row
         per artist over the users), with the user factors fixed; new ids extend the model."""
         self._check_fitted()
-        itemids, matrix = _ids_and_rows(itemids, item_users, "item_users")
-        self.item_factors = _grown(self.item_factors, itemids)
+        itemids, matrix = ids_and_rows(itemids, item_users, "item_users")
+        self.item_factors = grown(self.item_factors, itemids)
         self.item_factors[itemids] = self._fold_in_items(matrix)
         self.n_items = self.item_factors.shape[0]
         listeners = np.zeros(self.n_items, dtype=self.item_listeners_.dtype)
@@ -100,24 +97,6 @@ class ALSRecommender(FactorRecommender):
         listeners[itemids] = np.diff(matrix.indptr)
         self.item_listeners_ = listeners
         self._cosine_items = None
-
-
-def _ids_and_rows(ids: np.ndarray, rows: sp.csr_matrix,
-                  name: str) -> tuple[np.ndarray, sp.csr_matrix]:
-    ids = np.asarray(ids, dtype=np.int64).ravel()
-    matrix = check_csr(rows, name).astype(np.float64)
-    if ids.size != matrix.shape[0]:
-        raise ValueError(f"{name} has {matrix.shape[0]} rows for {ids.size} ids: pass one "
-                         "row per id")
-    if ids.size and ids.min() < 0:
-        raise IndexError(f"negative id in the ids given with {name}")
-    return ids, matrix
-
-
-def _grown(factors: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """``factors`` with zero rows appended up to the largest id (a copy)."""
-    missing = int(ids.max(initial=-1)) + 1 - factors.shape[0]
-    return np.vstack([factors, np.zeros((max(missing, 0), factors.shape[1]), factors.dtype)])
 
 
 def _with_float_loss(callback: FitCallback | None) -> FitCallback | None:

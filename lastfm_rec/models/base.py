@@ -511,6 +511,25 @@ def _single(ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return ids[0][keep], values[0][keep]
 
 
+def ids_and_rows(ids: np.ndarray, rows: sp.csr_matrix,
+                 name: str) -> tuple[np.ndarray, sp.csr_matrix]:
+    """Ids and their rows for ``partial_fit_*``: one CSR row per id, no negative id."""
+    ids = np.asarray(ids, dtype=np.int64).ravel()
+    matrix = check_csr(rows, name).astype(np.float64)
+    if ids.size != matrix.shape[0]:
+        raise ValueError(f"{name} has {matrix.shape[0]} rows for {ids.size} ids: pass one "
+                         "row per id")
+    if ids.size and ids.min() < 0:
+        raise IndexError(f"negative id in the ids given with {name}")
+    return ids, matrix
+
+
+def grown(factors: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """``factors`` with zero rows appended up to the largest id (a copy)."""
+    missing = int(ids.max(initial=-1)) + 1 - factors.shape[0]
+    return np.vstack([factors, np.zeros((max(missing, 0), factors.shape[1]), factors.dtype)])
+
+
 class FactorRecommender(Recommender):
     """A model that scores by dot products of user and artist embeddings.
 
@@ -522,6 +541,17 @@ class FactorRecommender(Recommender):
 
     def _fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
         raise NotImplementedError
+
+    def partial_fit_users(self, userids: np.ndarray, user_items: sp.csr_matrix) -> None:
+        """Solve the given users' embeddings from their rows with the artist embeddings
+        fixed (the fold-in of ``recalculate_user``), as ``implicit``'s
+        ``partial_fit_users``; ids past the last user extend the model."""
+        self._check_fitted()
+        userids, matrix = ids_and_rows(userids, user_items, "user_items")
+        self.user_factors = grown(self.user_factors, userids)
+        self.user_factors[userids] = self._fold_in(matrix)
+        self.n_users = self.user_factors.shape[0]
+        self._cosine_users = None
 
     def item_vectors(self) -> np.ndarray:
         self._check_fitted()

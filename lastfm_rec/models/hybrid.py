@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lastfm_rec.models.als import ALSRecommender
-from lastfm_rec.models.base import FitCallback, Recommender, scale_plays
+from lastfm_rec.models.base import FitCallback, ModelFitError, Recommender, scale_plays
 from lastfm_rec.models.ease import ease_weights, modelled_items, weight_rows
 from lastfm_rec.ops import normalize_rows
 
@@ -121,8 +121,13 @@ class HybridRecommender(Recommender):
             mean_friend = sp.diags(1.0 / np.maximum(degree, 1)) @ sp.csr_matrix(
                 self.user_friends, dtype=np.float64)
             self.friend_plays_ = sp.csr_matrix(mean_friend @ scale_plays(user_items, "binary"))
-        self.als_ = self._als().fit(user_items, show_progress=show_progress,
-                                    callback=callback) if self.als_weight else None
+        self.als_ = None
+        if self.als_weight:
+            try:
+                self.als_ = self._als().fit(user_items, show_progress=show_progress,
+                                            callback=callback)
+            except ModelFitError as error:
+                raise ModelFitError(self._diverged("its ALS part's factors")) from error
 
     def _score(self, userids: np.ndarray, user_items: sp.csr_matrix,
                recalculate_user: bool) -> np.ndarray:
