@@ -9,6 +9,13 @@ import pytest
 
 from lastfm_rec import models
 
+#: Settings for the contract's 50 x 50 checkerboard and other tiny matrices (the registry
+#: defaults are tuned for 1892 x 17632). A new model that needs smaller settings adds them here.
+SMALL: dict[str, dict] = {
+    "als": {"factors": 3, "regularization": 0.0, "alpha": 1.0},
+    "hybrid": {"als_factors": 3, "als_regularization": 0.0, "als_alpha": 1.0},
+    "sgd-mf": {"embedding_dim": 4, "num_iterations": 300, "learning_rate": 5.0},
+}
 #: Extra -> the module that shows it is installed.
 EXTRA_MODULES = {"spark": "pyspark"}
 

@@ -23,18 +23,12 @@ import scipy.sparse as sp
 from implicit.evaluation import precision_at_k
 from implicit.recommender_base import ModelFitError as ImplicitModelFitError
 from implicit.utils import ParameterWarning
-from model_registry import registered
+from model_registry import SMALL, registered
 
 from lastfm_rec import models
 from lastfm_rec.models.base import FactorRecommender, ModelFitError, Recommender
 from lastfm_rec.ops import FILTERED_SCORE
 
-#: Settings for 50 x 50 matrices (the registry defaults are tuned for 1892 x 17632).
-SMALL = {
-    "als": {"factors": 3, "regularization": 0.0, "alpha": 1.0},
-    "hybrid": {"als_factors": 3, "als_regularization": 0.0, "als_alpha": 1.0},
-    "sgd-mf": {"embedding_dim": 4, "num_iterations": 300, "learning_rate": 5.0},
-}
 NAMES = registered()
 SIZE = 50
 
@@ -71,8 +65,9 @@ class RecommenderContract:
     """Mixin: ``implicit``'s ``RecommenderBase`` contract as this package promises it.
 
     A test class inheriting it provides a ``name`` fixture (a registered model name); the
-    mixin builds the model with :data:`SMALL` settings, fits it on the checkerboard and runs
-    every case. ``personalised = False`` models skip only the ranking-quality assertions.
+    mixin builds the model with ``model_registry.SMALL`` settings, fits it on the
+    checkerboard and runs every case. ``personalised = False`` models skip only the
+    ranking-quality assertions.
     """
 
     @pytest.fixture(scope="class")

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from model_registry import registered
+from model_registry import SMALL, registered
 
 from lastfm_rec import models
 from lastfm_rec.models.base import Recommender
@@ -19,11 +19,6 @@ NAMES = registered()
 #: Other valid values of string parameters (numbers and booleans are changed generically).
 OTHER_STRINGS = {"scaling": "raw", "weighting": "bm25", "fold_in": "similar-users",
                  "als_scaling": "binary"}
-#: Keep fits small: the defaults are tuned for 1892 x 17632.
-SMALL = {"als": {"factors": 4, "iterations": 3},
-         "hybrid": {"als_factors": 4},
-         "sgd-mf": {"embedding_dim": 3, "num_iterations": 20}}
-
 
 def numpy_typed_changes(name: str) -> dict:
     """A non-default value of every plain constructor parameter, as a numpy scalar."""
