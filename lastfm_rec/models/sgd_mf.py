@@ -3,9 +3,11 @@ gradient descent on the MSE of min-max scaled play counts over observed entries 
 L2 and "gravity" penalties (:func:`lastfm_rec.cfmodel.build_model`).
 
 Unplayed artists enter the loss only through the gravity term, so nothing teaches the model
-that a played artist should outrank an unplayed one. On the real test split it scores
-NDCG@10 0.0005, below a random order (0.0010): its top artists have about 2 listeners each,
-while held-out listens lean to popular artists. It is here to measure exactly that.
+that a played artist should outrank an unplayed one. On the real test split (seed 42,
+defaults) it scores NDCG@10 0.0003, below a random order (0.0010): its top artists have about
+2 listeners each, while held-out listens lean to popular artists. It is here to measure
+exactly that. Users and artists without a training entry get zero embeddings (as ALS leaves
+them), not their random start.
 """
 
 from __future__ import annotations
