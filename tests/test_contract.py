@@ -22,6 +22,7 @@ import pytest
 import scipy.sparse as sp
 from implicit.evaluation import precision_at_k
 from implicit.recommender_base import ModelFitError as ImplicitModelFitError
+from implicit.recommender_base import RecommenderBase
 from implicit.utils import ParameterWarning
 from model_registry import SMALL, registered
 
@@ -90,6 +91,7 @@ class RecommenderContract:
         assert 0 not in ids
 
     def test_types_and_order(self, fitted, board):
+        assert isinstance(fitted, RecommenderBase)
         ids, scores = fitted.recommend(np.arange(SIZE), board, N=5)
         assert ids.dtype == np.int32 and scores.dtype == np.float32
         assert non_increasing(scores)

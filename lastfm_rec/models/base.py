@@ -14,7 +14,10 @@ model): ``recommend(..., items=candidates)`` returns every candidate, already li
 with score ``-3.4e38`` (the lowest float32); scores are float32 and ids int32; ids out of
 range raise ``IndexError``; ``fit`` converts COO/LIL/CSC input to CSR with
 ``implicit.utils.ParameterWarning``; a model that cannot do something by nature raises
-``NotImplementedError``.
+``NotImplementedError``. Models are registered as virtual subclasses of ``implicit``'s
+``RecommenderBase``.
+
+Top-N selection, unit rows and the CSR check exist once, in :mod:`lastfm_rec.ops`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import IO, Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 from implicit.recommender_base import ModelFitError as ImplicitModelFitError
+from implicit.recommender_base import RecommenderBase
 
 from lastfm_rec.ops import FILTERED_SCORE, check_csr, normalize_rows, top_n
 
@@ -464,6 +468,10 @@ class Recommender:
             model.item_listeners_ = files.pop("__listeners__")
             model._set_state(state)
         return model
+
+
+# ``isinstance(model, implicit.recommender_base.RecommenderBase)`` holds for every model.
+RecommenderBase.register(Recommender)
 
 
 def _unpack(files: dict[str, np.ndarray]) -> dict[str, Any]:
