@@ -233,7 +233,7 @@ def _work_fit_implicit(p: dict) -> dict:
     plays = _plays(_prepared(p["prepared"]))
     setup = _rss_mb()["self_peak_mb"]
     model = create("als")
-    seconds, _ = _timed(lambda: model.fit(plays))
+    seconds, _ = _timed(lambda: model.fit(plays, show_progress=False))
     out = {"seconds": seconds, "imports_peak_mb": imports, "setup_peak_mb": setup,
            "step_peak_mb": _rss_mb()["self_peak_mb"], "params": model.get_params()}
     if p.get("save"):

@@ -3,9 +3,11 @@
 Owns the original notebook's section 2 model and everything needed to train it fast and
 reproducibly: the sparse rating tensor (:func:`build_rating_sparse_tensor`), the objective's
 terms (:func:`sparse_mean_square_error`, :func:`regularization`, :func:`gravity`), the model
-factory (:func:`build_model`) and :class:`CFModel` with three ways to minimise the same
-objective, save/load of trained embeddings, and the training history. TensorFlow is imported
-here and nowhere else in the package.
+factory (:func:`build_model`) and :class:`CFModel` (session, training loop, history), with
+save/load of trained embeddings as plain functions (:func:`save_model`, :func:`load_model`).
+The three solvers live in :mod:`lastfm_rec.cfsolvers`, the history plot in
+:func:`lastfm_rec.reports.plot_history`. TensorFlow is imported through
+:mod:`lastfm_rec.tfcompat` by this module and the solvers only.
 
 The objective, for ratings ``A`` observed on the training entries ``Ω``, user embeddings
 ``U`` (N×k) and artist embeddings ``V`` (M×k)::
@@ -30,8 +32,9 @@ Reproducibility: every model has its own ``tf.Graph`` with a graph-level seed an
 op seeds, and its own single-threaded ``Session``; the train/test split is seeded. The same
 seed and data give bitwise-identical embeddings, in one process and across processes, on the
 same machine and TensorFlow build (checked by ``tests/test_cfmodel.py``). Importing this
-module sets ``TF_ENABLE_ONEDNN_OPTS=0`` and ``TF_CPP_MIN_LOG_LEVEL=1`` unless they are
-already set (they only take effect if TensorFlow was not imported before), so results do not
+module (through :mod:`lastfm_rec.tfcompat`) sets ``TF_ENABLE_ONEDNN_OPTS=0`` and
+``TF_CPP_MIN_LOG_LEVEL=1`` unless they are already set (they only take effect if TensorFlow
+was not imported before), so results do not
 depend on oneDNN's CPU-specific kernels. ``tf.config.experimental.enable_op_determinism`` is
 not called: it is process-wide, and single-threaded CPU kernels already gave identical bytes
 with and without it.
@@ -56,21 +59,21 @@ import json
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from tqdm import tqdm
 
+from lastfm_rec.cfsolvers import (
+    Objective,
+    als_sweeps,
+    fast_gradient_ops,
+    per_step_train_op,
+)
 from lastfm_rec.preprocessing import split_dataframe
-
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-
-import tensorflow.compat.v1 as tf
+from lastfm_rec.tfcompat import tf
 
 __all__ = [
     "LOSS_COMPONENTS",
@@ -83,7 +86,9 @@ __all__ = [
     "build_model",
     "build_rating_sparse_tensor",
     "gravity",
+    "load_model",
     "regularization",
+    "save_model",
     "sparse_mean_square_error",
 ]
 
@@ -199,101 +204,6 @@ def regularization(U: Any, V: Any) -> tf.Tensor:
     U = tf.convert_to_tensor(U)
     V = tf.convert_to_tensor(V)
     return tf.reduce_sum(U * U) / _n_rows(U) + tf.reduce_sum(V * V) / _n_rows(V)
-
-
-@dataclass(frozen=True)
-class Objective:
-    """The objective of a model built by :func:`build_model`, in a form the fast solvers use.
-
-    Attributes
-    ----------
-    indices, values
-        Training entries: canonical-order ``(u_id, a_id)`` int64 pairs and float32 ``w_mm``.
-    n_users, n_artists
-        N and M.
-    regularization_coeff, gravity_coeff
-        λ_r and λ_g.
-    """
-
-    indices: np.ndarray
-    values: np.ndarray
-    n_users: int
-    n_artists: int
-    regularization_coeff: float
-    gravity_coeff: float
-
-    @property
-    def n_observed(self) -> int:
-        return len(self.values)
-
-    def matrix(self) -> sp.csr_matrix:
-        """The training ratings as an N×M CSR matrix (float64)."""
-        return sp.csr_matrix(
-            (self.values.astype(np.float64), (self.indices[:, 0], self.indices[:, 1])),
-            shape=(self.n_users, self.n_artists))
-
-    def gradients(self, U: tf.Tensor, V: tf.Tensor, train: tf.SparseTensor,
-                  residual_fn: Callable[..., tf.Tensor] | None = None
-                  ) -> tuple[tf.Tensor, tf.Tensor]:
-        """Hand-derived gradient of the objective at (U, V), built as graph ops.
-
-        With ``R`` the sparse residual ``A - UVᵀ`` on Ω::
-
-            dU = -2/|Ω| R V  + 2λ_r/N U + 2λ_g/(NM) U (VᵀV)
-            dV = -2/|Ω| RᵀU  + 2λ_r/M V + 2λ_g/(NM) V (UᵀU)
-
-        ``residual_fn(U, V, rows, cols, values)`` computes the residual values (default:
-        :func:`_residual`; the fast path passes an XLA-compiled version of it).
-        """
-        n, m = float(self.n_users), float(self.n_artists)
-        residual_fn = residual_fn or _residual
-        values = residual_fn(U, V, train.indices[:, 0], train.indices[:, 1], train.values)
-        residual = tf.SparseTensor(train.indices, values, train.dense_shape)
-        c_obs = -2. / self.n_observed
-        grad_u = (c_obs * tf.sparse.sparse_dense_matmul(residual, V)
-                  + (2. * self.regularization_coeff / n) * U)
-        grad_v = (c_obs * tf.sparse.sparse_dense_matmul(residual, U, adjoint_a=True)
-                  + (2. * self.regularization_coeff / m) * V)
-        if self.gravity_coeff:
-            c_grav = 2. * self.gravity_coeff / (n * m)
-            grad_u += c_grav * tf.matmul(U, tf.matmul(V, V, transpose_a=True))
-            grad_v += c_grav * tf.matmul(V, tf.matmul(U, U, transpose_a=True))
-        return grad_u, grad_v
-
-
-def _residual(U: tf.Tensor, V: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor,
-              values: tf.Tensor) -> tf.Tensor:
-    """``A_ij - <U_i, V_j>`` on the observed entries (the gathers dominate a step's cost)."""
-    return values - tf.reduce_sum(tf.gather(U, rows) * tf.gather(V, cols), axis=1)
-
-
-def _als_half_step(ratings: sp.csr_matrix, pattern: sp.csr_matrix, fixed: np.ndarray,
-                   ridge: float, gravity_weight: float) -> np.ndarray:
-    """Exact minimiser over the free factor X (rows × k) with the other factor ``fixed``.
-
-    Setting the gradient of the objective to zero row by row (multiplied by |Ω|/2) gives, for
-    each row i with observed columns Ω_i::
-
-        (Σ_{j∈Ω_i} f_j f_jᵀ + ridge·I + gravity_weight·FᵀF) x_i = Σ_{j∈Ω_i} A_ij f_j
-
-    with ``ridge = |Ω| λ_r / rows`` and ``gravity_weight = |Ω| λ_g / (NM)``. The Gram
-    matrices of all rows come from one sparse product with the flattened outer products
-    f_j f_jᵀ; the k×k systems are solved as one stacked batch.
-    """
-    k = fixed.shape[1]
-    outer = (fixed[:, :, None] * fixed[:, None, :]).reshape(len(fixed), k * k)
-    lhs = np.asarray(pattern @ outer).reshape(-1, k, k)
-    shared = ridge * np.eye(k)
-    if gravity_weight:
-        shared = shared + gravity_weight * (fixed.T @ fixed)
-    lhs += shared
-    rhs = np.asarray(ratings @ fixed)[:, :, None]
-    try:
-        return np.linalg.solve(lhs, rhs)[:, :, 0]
-    except np.linalg.LinAlgError:
-        # Singular rows (no regularisation and fewer than k ratings): the minimum-norm
-        # minimiser is still a minimiser.
-        return (np.linalg.pinv(lhs) @ rhs)[:, :, 0]
 
 
 class CFModel:
@@ -525,13 +435,8 @@ class CFModel:
         return [dict(group) for group in results]
 
     def _fast_runner(self, learning_rate: float) -> Callable[[int], None]:
-        """Run n gradient-descent steps in one ``Session.run`` (a ``tf.while_loop``).
-
-        The residual on the observed entries (two gathers, a product and a row sum) is
-        compiled with XLA, which fuses it and makes a step about twice as fast; the sparse
-        products stay TensorFlow kernels (XLA has none). If XLA is unavailable the loop is
-        rebuilt without it.
-        """
+        """Run n gradient-descent steps in one ``Session.run``
+        (:func:`~lastfm_rec.cfsolvers.fast_gradient_ops`); if XLA fails, rebuild without it."""
         if self._fast_ops is None:
             self._fast_ops = self._build_fast_ops(xla=USE_XLA)
 
@@ -551,36 +456,13 @@ class CFModel:
         return run
 
     def _build_fast_ops(self, xla: bool) -> tuple[Any, Any, Any, bool]:
-        U_var, V_var = self._embedding_vars["u_id"], self._embedding_vars["a_id"]
-        with self.graph.as_default(), tf.name_scope("fast_gradient_descent"):
-            n_steps = tf.placeholder(tf.int32, [], name="n_steps")
-            rate = tf.placeholder(U_var.dtype.base_dtype, [], name="learning_rate")
-            residual_fn = tf.function(_residual, jit_compile=True) if xla else None
-
-            def body(i: tf.Tensor, U: tf.Tensor, V: tf.Tensor) -> tuple[Any, ...]:
-                grad_u, grad_v = self._objective.gradients(U, V, self._train_sparse,
-                                                           residual_fn)
-                return i + 1, U - rate * grad_u, V - rate * grad_v
-
-            _, U_new, V_new = tf.while_loop(
-                lambda i, U, V: i < n_steps, body,
-                [tf.constant(0), U_var.read_value(), V_var.read_value()],
-                parallel_iterations=1, back_prop=False)
-            op = tf.group(U_var.assign(U_new), V_var.assign(V_new))
-        return n_steps, rate, op, xla
+        return fast_gradient_ops(self.graph, self._embedding_vars, self._objective,
+                                 self._train_sparse, xla)
 
     def _per_step_runner(self, optimizer: Any, learning_rate: float) -> Callable[[int], None]:
-        """The original's loop: ``opt.minimize(loss)``, one ``Session.run`` per step."""
-        with self.graph.as_default():
-            if optimizer is None:
-                opt = tf.train.GradientDescentOptimizer(learning_rate)
-            elif isinstance(optimizer, tf.train.Optimizer):
-                opt = optimizer
-            else:
-                opt = optimizer(learning_rate)
-            train_op = opt.minimize(self._loss, var_list=list(self._embedding_vars.values()))
-            self._session.run(tf.group(tf.variables_initializer(opt.variables()),
-                                       tf.local_variables_initializer()))
+        """The original's loop (:func:`~lastfm_rec.cfsolvers.per_step_train_op`)."""
+        train_op = per_step_train_op(self._session, self._loss, self._embedding_vars,
+                                     optimizer, learning_rate)
 
         def run(n: int) -> None:
             for _ in range(n):
@@ -588,113 +470,102 @@ class CFModel:
         return run
 
     def _als_runner(self) -> Callable[[int], None]:
-        """Run n ALS sweeps (user half-step, then artist half-step) and store the result."""
-        objective = self._objective
-        ratings = objective.matrix()
-        ratings_t = ratings.T.tocsr()
-        pattern = ratings.copy()
-        pattern.data = np.ones_like(pattern.data)
-        pattern_t = pattern.T.tocsr()
-        n, m, n_obs = objective.n_users, objective.n_artists, objective.n_observed
-        lam_r, lam_g = objective.regularization_coeff, objective.gravity_coeff
-        grav = n_obs * lam_g / (n * m)
+        """Run n ALS sweeps (:func:`~lastfm_rec.cfsolvers.als_sweeps`) and store the result."""
+        sweep = als_sweeps(self._objective)
 
         def run(sweeps: int) -> None:
             values = self._session.run(self._embedding_vars)
             dtype = values["u_id"].dtype
-            U = values["u_id"].astype(np.float64)
-            V = values["a_id"].astype(np.float64)
-            for _ in range(sweeps):
-                U = _als_half_step(ratings, pattern, V, n_obs * lam_r / n, grav)
-                V = _als_half_step(ratings_t, pattern_t, U, n_obs * lam_r / m, grav)
+            U, V = sweep(values["u_id"].astype(np.float64), values["a_id"].astype(np.float64),
+                         sweeps)
             self._assign_embeddings({"u_id": U.astype(dtype), "a_id": V.astype(dtype)})
         return run
 
     # ------------------------------------------------------------------- plot
     def plot(self) -> None:
-        """Plot the recorded history: one subplot per metrics dict, like the original."""
-        import matplotlib.pyplot as plt
+        """Plot the recorded history: one subplot per metrics dict, like the original
+        (:func:`lastfm_rec.reports.plot_history`)."""
+        from lastfm_rec.reports import plot_history
 
-        history = self.history
-        groups = [list(g) for g in self._metrics] or [["total_loss"]]
-        fig = plt.figure()
-        fig.set_size_inches(len(groups) * 10, 8)
-        for i, names in enumerate(groups):
-            ax = fig.add_subplot(1, len(groups), i + 1)
-            for name in names:
-                ax.plot(history["iteration"], history[name], label=name)
-            if len(history) > 1:
-                ax.set_xlim([history["iteration"].iloc[0], history["iteration"].iloc[-1]])
-            ax.set_xlabel("ALS sweep" if self.solver == "als" else "iteration")
-            ax.legend()
+        plot_history(self.history, [list(g) for g in self._metrics] or [["total_loss"]],
+                     "ALS sweep" if self.solver == "als" else "iteration")
 
     # -------------------------------------------------------------- save/load
     def save(self, path: str | os.PathLike) -> Path:
-        """Save embeddings, hyperparameters and history to an ``.npz`` file (no pickles).
-
-        Returns the path written (numpy appends ``.npz`` if it is missing).
-        """
-        if any(v is None for v in self._embeddings.values()):
-            if self._session is None:
-                raise RuntimeError("nothing to save: the model has not been trained")
-            self._read_embeddings()
-        path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_name(path.name + ".npz")
-        history = self.history
-        meta = {"format_version": _FORMAT_VERSION, "hyperparameters": self.hyperparameters,
-                "solver": self.solver, "iteration": self.iteration,
-                "metric_groups": [list(g) for g in self._metrics]}
-        arrays = {f"embedding_{k}": v for k, v in self._embeddings.items()}
-        arrays.update({f"history_{c}": history[c].to_numpy() for c in history.columns})
-        tmp = path.with_name(f".{path.name}.tmp.npz")
-        np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
-        os.replace(tmp, path)
-        return path
+        """:func:`save_model` of this model; returns the path written."""
+        return save_model(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, ratings: pd.DataFrame | None = None) -> CFModel:
-        """Load a model written by :meth:`save`.
+        """:func:`load_model`."""
+        return load_model(path, ratings)
 
-        Without ``ratings`` the model has its embeddings, hyperparameters and history but no
-        graph: it can recommend, and ``train`` raises a clear error. With the ``ratings`` it
-        was built from, the graph is rebuilt with :func:`build_model` (same split), the
-        embeddings are restored, and training continues where it stopped; ratings that do
-        not match the saved fingerprint raise ``ValueError``.
-        """
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            if meta.get("format_version") != _FORMAT_VERSION:
-                raise ValueError(f"{path}: unsupported model file version "
-                                 f"{meta.get('format_version')}")
-            embeddings = {k[len("embedding_"):]: data[k] for k in data.files
-                          if k.startswith("embedding_")}
-            history = {k[len("history_"):]: data[k] for k in data.files
-                       if k.startswith("history_")}
-        hp = meta["hyperparameters"]
-        if ratings is None:
-            model = cls({k: None for k in embeddings}, None, None, hyperparameters=hp)
-            model.solver = meta["solver"]
-            model._metrics = [{k: None for k in g} for g in meta["metric_groups"]]
-        else:
-            fingerprint = _fingerprint(ratings)
-            if hp.get("data_fingerprint") not in (None, fingerprint):
-                raise ValueError(f"{path}: the ratings differ from the ones the model was "
-                                 "trained on")
-            build_args = {k: hp[k] for k in _BUILD_ARGS if k in hp}
-            model = build_model(ratings, solver=meta["solver"], **build_args)
-            model._assign_embeddings(embeddings)
-        model._embeddings = {k: np.asarray(v) for k, v in embeddings.items()}
-        model.iteration = int(meta["iteration"])
-        columns = list(history)
-        model._history_rows = [
-            {c: (int(history[c][i]) if c == "iteration" else float(history[c][i]))
-             for c in columns}
-            for i in range(len(history.get("iteration", [])))]
-        if model._history_rows:
-            last = model._history_rows[-1]
-            model._last_results = [{k: last[k] for k in g} for g in meta["metric_groups"]]
-        return model
+
+def save_model(model: CFModel, path: str | os.PathLike) -> Path:
+    """Save a model's embeddings, hyperparameters and history to an ``.npz`` file (no
+    pickles), through a temporary file and a rename.
+
+    Returns the path written (``.npz`` is appended if it is missing).
+    """
+    if any(v is None for v in model.embeddings.values()):
+        if model._session is None:
+            raise RuntimeError("nothing to save: the model has not been trained")
+        model._read_embeddings()
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    history = model.history
+    meta = {"format_version": _FORMAT_VERSION, "hyperparameters": model.hyperparameters,
+            "solver": model.solver, "iteration": model.iteration,
+            "metric_groups": [list(g) for g in model._metrics]}
+    arrays = {f"embedding_{k}": v for k, v in model.embeddings.items()}
+    arrays.update({f"history_{c}": history[c].to_numpy() for c in history.columns})
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def load_model(path: str | os.PathLike, ratings: pd.DataFrame | None = None) -> CFModel:
+    """Load a model written by :func:`save_model`.
+
+    Without ``ratings`` the model has its embeddings, hyperparameters and history but no
+    graph: it can recommend, and ``train`` raises a clear error. With the ``ratings`` it
+    was built from, the graph is rebuilt with :func:`build_model` (same split), the
+    embeddings are restored, and training continues where it stopped; ratings that do
+    not match the saved fingerprint raise ``ValueError``.
+    """
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(str(data["meta"]))
+        if meta.get("format_version") != _FORMAT_VERSION:
+            raise ValueError(f"{path}: unsupported model file version "
+                             f"{meta.get('format_version')}")
+        embeddings = {k[len("embedding_"):]: data[k] for k in data.files
+                      if k.startswith("embedding_")}
+        history = {k[len("history_"):]: data[k] for k in data.files
+                   if k.startswith("history_")}
+    hp = meta["hyperparameters"]
+    if ratings is None:
+        model = CFModel({k: None for k in embeddings}, None, None, hyperparameters=hp)
+        model.solver = meta["solver"]
+        model._metrics = [{k: None for k in g} for g in meta["metric_groups"]]
+    else:
+        if hp.get("data_fingerprint") not in (None, _fingerprint(ratings)):
+            raise ValueError(f"{path}: the ratings differ from the ones the model was "
+                             "trained on")
+        build_args = {k: hp[k] for k in _BUILD_ARGS if k in hp}
+        model = build_model(ratings, solver=meta["solver"], **build_args)
+        model._assign_embeddings(embeddings)
+    model._embeddings = {k: np.asarray(v) for k, v in embeddings.items()}
+    model.iteration = int(meta["iteration"])
+    model._history_rows = [
+        {c: (int(history[c][i]) if c == "iteration" else float(history[c][i]))
+         for c in history}
+        for i in range(len(history.get("iteration", [])))]
+    if model._history_rows:
+        last = model._history_rows[-1]
+        model._last_results = [{k: last[k] for k in g} for g in meta["metric_groups"]]
+    return model
 
 
 _BUILD_ARGS = ("embedding_dim", "regularization_coeff", "gravity_coeff", "init_stddev",

@@ -1,9 +1,9 @@
-"""Ranking evaluation: the matrices, the splits, the metrics and the evaluation loop.
+"""Ranking evaluation: the splits, the metrics and the evaluation loop.
 
-Owns how the ranking study measures a recommender:
+Owns how the ranking study measures a recommender (the matrices it measures on come from
+:mod:`lastfm_rec.matrices`; ``play_matrix``, ``tag_matrix``, ``friend_matrix``,
+``StudyData`` and ``load_study`` are re-exported here):
 
-* the users x artists play-count matrix and the side matrices (:func:`play_matrix`,
-  :func:`tag_matrix`, :func:`friend_matrix`, :func:`load_study`);
 * the per-user holdout split (:func:`holdout_split`) and the new-user split
   (:func:`new_user_split`);
 * ranking metrics as plain functions of a ranked id matrix and the held-out sets
@@ -24,141 +24,29 @@ set is non-empty; a user without a hit counts as 0 and is never dropped.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from lastfm_rec.preprocessing import IdMap
+# The matrices live in lastfm_rec.matrices; re-exported here for existing callers.
+from lastfm_rec.matrices import StudyData as StudyData
+from lastfm_rec.matrices import friend_matrix as friend_matrix
+from lastfm_rec.matrices import load_study as load_study
+from lastfm_rec.matrices import play_matrix as play_matrix
+from lastfm_rec.matrices import tag_matrix as tag_matrix
+from lastfm_rec.ops import check_csr
 
 if TYPE_CHECKING:
-    from lastfm_rec.data import Dataset
     from lastfm_rec.models.base import Recommender
 
 HeldOut = sp.csr_matrix | Sequence[np.ndarray]
 
 
-# --------------------------------------------------------------------------- matrices
-
-def play_matrix(user_artists: pd.DataFrame, users: IdMap | None = None,
-                artists: IdMap | None = None, value: str = "weight") -> sp.csr_matrix:
-    """The users x artists CSR matrix of play counts (float64, duplicates summed).
-
-    Rows and columns come from the dense indices ``u_id``/``a_id`` when the frame has them
-    (as :func:`lastfm_rec.preprocessing.reindex` adds), otherwise from ``userID``/``artistID``
-    translated with ``users``/``artists`` (:class:`~lastfm_rec.preprocessing.IdMap`). The
-    shape is ``(len(users), len(artists))`` when the maps are given, else one past the
-    largest index.
-    """
-    if {"u_id", "a_id"} <= set(user_artists.columns):
-        rows = user_artists["u_id"].to_numpy(np.int64)
-        cols = user_artists["a_id"].to_numpy(np.int64)
-    elif users is not None and artists is not None:
-        rows = users.to_index(user_artists["userID"].to_numpy())
-        cols = artists.to_index(user_artists["artistID"].to_numpy())
-    else:
-        raise ValueError("play_matrix needs u_id/a_id columns or both IdMaps (users, artists)")
-    n_users = len(users) if users is not None else int(rows.max(initial=-1)) + 1
-    n_artists = len(artists) if artists is not None else int(cols.max(initial=-1)) + 1
-    values = user_artists[value].to_numpy(np.float64)
-    matrix = sp.csr_matrix((values, (rows, cols)), shape=(n_users, n_artists))
-    matrix.sum_duplicates()
-    matrix.sort_indices()
-    return matrix
-
-
-def tag_matrix(user_tagged: pd.DataFrame, users: IdMap, artists: IdMap,
-               exclude: sp.csr_matrix | None = None) -> sp.csr_matrix:
-    """Artists x tags CSR matrix: how many users gave each artist each tag.
-
-    Tag rows for artists or users outside the maps are dropped (the real file tags some
-    artists nobody listened to). ``exclude`` is a users x artists matrix (the held-out
-    listens): a user's tags on an artist held out for that user are dropped, so the tags a
-    test user gave a test artist cannot leak the answer. Tag columns are the raw ``tagID``
-    values (width = largest ``tagID`` + 1).
-    """
-    user_ids = user_tagged["userID"].to_numpy()
-    artist_ids = user_tagged["artistID"].to_numpy()
-    known = np.isin(user_ids, users.ids) & np.isin(artist_ids, artists.ids)
-    rows = artists.to_index(artist_ids[known])
-    tag_ids = user_tagged["tagID"].to_numpy(np.int64)[known]
-    if exclude is not None:
-        owners = users.to_index(user_ids[known])
-        held = sp.csr_matrix(exclude)
-        hit = np.asarray(held[owners, rows]).ravel() != 0
-        rows, tag_ids = rows[~hit], tag_ids[~hit]
-    n_tags = int(user_tagged["tagID"].to_numpy().max(initial=0)) + 1
-    matrix = sp.csr_matrix((np.ones(rows.size), (rows, tag_ids)), shape=(len(artists), n_tags))
-    matrix.sum_duplicates()
-    return matrix
-
-
-def friend_matrix(user_friends: pd.DataFrame, users: IdMap) -> sp.csr_matrix:
-    """Symmetric 0/1 users x users CSR matrix of friendships (pairs outside ``users`` dropped)."""
-    a = user_friends["userID"].to_numpy()
-    b = user_friends["friendID"].to_numpy()
-    known = np.isin(a, users.ids) & np.isin(b, users.ids) & (a != b)
-    rows, cols = users.to_index(a[known]), users.to_index(b[known])
-    n = len(users)
-    matrix = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n))
-    matrix = ((matrix + matrix.T) > 0).astype(np.float64).tocsr()
-    matrix.sort_indices()
-    return matrix
-
-
-@dataclass(frozen=True, eq=False)
-class StudyData:
-    """What the ranking study needs from the HetRec files.
-
-    Attributes
-    ----------
-    plays
-        Users x artists play counts, every row of ``user_artists.dat`` (no outlier trimming:
-        a user's most played artists are the listens a ranking should find first).
-    users, artists
-        Dense index maps of ``userID`` and ``artistID`` (every listened artist).
-    user_tagged
-        The raw tag assignments, for :meth:`item_tags`.
-    friends
-        Users x users friendships (:func:`friend_matrix`).
-    """
-
-    plays: sp.csr_matrix
-    users: IdMap
-    artists: IdMap
-    user_tagged: pd.DataFrame
-    friends: sp.csr_matrix
-
-    def item_tags(self, exclude: sp.csr_matrix | None = None) -> sp.csr_matrix:
-        """Artists x tags counts, without the tags of held-out pairs (:func:`tag_matrix`)."""
-        return tag_matrix(self.user_tagged, self.users, self.artists, exclude)
-
-
-def load_study(data: Dataset | str | os.PathLike | None = None) -> StudyData:
-    """:class:`StudyData` of a loaded :class:`~lastfm_rec.data.Dataset`, or of the HetRec
-    files in a folder (:func:`lastfm_rec.data.load_dataset`)."""
-    from lastfm_rec.data import Dataset, load_dataset
-
-    dataset = data if isinstance(data, Dataset) else load_dataset(data)
-    users = IdMap.from_values(dataset.user_artists["userID"])
-    artists = IdMap.from_values(dataset.user_artists["artistID"])
-    return StudyData(plays=play_matrix(dataset.user_artists, users, artists), users=users,
-                     artists=artists, user_tagged=dataset.user_tagged,
-                     friends=friend_matrix(dataset.user_friends, users))
-
-
 # --------------------------------------------------------------------------- splits
-
-def _check_csr(matrix: Any, name: str = "user_items") -> sp.csr_matrix:
-    if not sp.issparse(matrix) or matrix.format != "csr":
-        raise ValueError(f"{name} must be a scipy.sparse CSR matrix, got {type(matrix).__name__}")
-    return matrix
-
 
 def holdout_split(user_items: sp.csr_matrix, fraction: float = 0.2, min_items: int = 5,
                   seed: int = 42) -> tuple[sp.csr_matrix, sp.csr_matrix]:
@@ -176,7 +64,7 @@ def holdout_split(user_items: sp.csr_matrix, fraction: float = 0.2, min_items: i
         ``(train, test)``, both of the input's shape; their sum is the input and no entry is
         in both.
     """
-    matrix = _check_csr(user_items).copy()
+    matrix = check_csr(user_items).copy()
     matrix.sum_duplicates()
     matrix.eliminate_zeros()
     if not 0 < fraction < 1:
@@ -220,7 +108,7 @@ def new_user_split(user_items: sp.csr_matrix, n_new: int | float = 0.1,
         their original order), ``given``/``hidden`` one row per new user, and
         ``new_users`` their row indices in ``user_items``.
     """
-    matrix = _check_csr(user_items)
+    matrix = check_csr(user_items)
     counts = np.diff(matrix.indptr)
     eligible = np.flatnonzero(counts >= min_items)
     n = round(n_new * eligible.size) if isinstance(n_new, float) else int(n_new)
@@ -359,7 +247,7 @@ def mean_popularity(ranked: np.ndarray, popularity: np.ndarray, k: int = 10) -> 
 def listeners(user_items: sp.csr_matrix) -> np.ndarray:
     """Number of users with a nonzero entry for each artist (the popularity :func:`evaluate`
     reports)."""
-    return np.bincount(_check_csr(user_items).indices, minlength=user_items.shape[1])
+    return np.bincount(check_csr(user_items).indices, minlength=user_items.shape[1])
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -406,7 +294,7 @@ def evaluate(model: Recommender, train: sp.csr_matrix, test: sp.csr_matrix,
         ``popularity@k`` for each ``k``, plus ``users`` (how many were evaluated) and
         ``eval_seconds``.
     """
-    train, test = _check_csr(train, "train"), _check_csr(test, "test")
+    train, test = check_csr(train, "train"), check_csr(test, "test")
     if train.shape != test.shape:
         raise ValueError(f"train {train.shape} and test {test.shape} differ in shape")
     started = time.perf_counter()
@@ -429,7 +317,7 @@ def evaluate_new_users(model: Recommender, given: sp.csr_matrix, hidden: sp.csr_
     ``popularity`` defaults to listener counts of the model's training matrix when the model
     keeps it, else of ``given``.
     """
-    given, hidden = _check_csr(given, "given"), _check_csr(hidden, "hidden")
+    given, hidden = check_csr(given, "given"), check_csr(hidden, "hidden")
     started = time.perf_counter()
     users = np.flatnonzero(np.diff(hidden.indptr) > 0)
     if popularity is None:
@@ -455,7 +343,7 @@ def evaluate_models(models: Mapping[str, Recommender], train: sp.csr_matrix,
         fit_seconds = float("nan")
         if fit:
             started = time.perf_counter()
-            model.fit(train)
+            model.fit(train, show_progress=False)
             fit_seconds = time.perf_counter() - started
         rows[name] = {**evaluate(model, train, test, K, popularity), "fit_seconds": fit_seconds}
     table = pd.DataFrame.from_dict(rows, orient="index")

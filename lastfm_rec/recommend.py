@@ -4,8 +4,9 @@ Owns the original notebook's section 3 as functions with explicit inputs:
 :func:`compute_scores`, :func:`user_recommendations`, :func:`artist_neighbors`, reading a
 spreadsheet of liked artists (:func:`read_rec_sheet`), two ways to place a new user in the
 embedding space (:func:`similar_users_embedding`, the original's heuristic, and
-:func:`fold_in`, a least-squares solve against the fixed artist embeddings), and the
-popularity-bias check (:func:`popularity_correlation`).
+:func:`fold_in`, a least-squares solve against the fixed artist embeddings; both defined in
+:mod:`lastfm_rec.foldin`, below the models, and re-exported here), and the popularity-bias
+check (:func:`popularity_correlation`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
+
+from lastfm_rec.foldin import fold_in
+from lastfm_rec.foldin import like_vector as like_vector  # re-exported
+from lastfm_rec.foldin import similar_users_embedding as similar_users_embedding  # re-exported
+from lastfm_rec.ops import normalize_rows, top_n
 
 Measure = Literal["dot", "cosine"]
 MEASURES: tuple[str, ...] = ("dot", "cosine")
@@ -60,14 +65,9 @@ def compute_scores(query_embedding: np.ndarray, item_embeddings: np.ndarray,
     query = np.asarray(query_embedding, dtype=np.float64)
     items = np.asarray(item_embeddings, dtype=np.float64)
     if measure == "cosine":
-        query = _unit(query[None, :])[0]
-        items = _unit(items)
+        query = normalize_rows(query[None, :])[0]
+        items = normalize_rows(items)
     return items @ query
-
-
-def _unit(rows: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
 
 
 def _ranked_table(scores: np.ndarray, artists: pd.DataFrame, k: int,
@@ -78,14 +78,13 @@ def _ranked_table(scores: np.ndarray, artists: pd.DataFrame, k: int,
     if len(scores) != len(artists):
         raise ValueError(f"{len(scores)} scores for {len(artists)} artists: "
                          "the artists table must be in a_id order (see preprocessing.reindex)")
-    keep = np.ones(len(scores), dtype=bool)
+    ranked = np.array(scores, dtype=np.float64)
     if exclude is not None:
-        keep[np.asarray(exclude, dtype=np.int64)] = False
-    candidates = np.flatnonzero(keep)
-    if candidates.size == 0:
+        ranked[np.asarray(exclude, dtype=np.int64)] = -np.inf
+    ids, _ = top_n(ranked[None, :], k)
+    order = ids[0][ids[0] >= 0].astype(np.int64)
+    if order.size == 0:
         raise ValueError("nothing left to recommend: every artist is excluded")
-    # Stable ordering on ties (lower a_id first) keeps reruns identical.
-    order = candidates[np.lexsort((candidates, -scores[candidates]))][:k]
     table = artists.iloc[order].copy()
     table["score"] = scores[order]
     table["a_id"] = order
@@ -245,57 +244,6 @@ def _artist_ids_by_name(names: list[str], artists: pd.DataFrame, path: Path) -> 
         raise RecSheetError(f"rec sheet {path}: artist {unknown[0]!r} is not in the "
                             f"data{hint}")
     return np.unique(index.loc[names].to_numpy())
-
-
-def like_vector(liked: Sequence[int] | np.ndarray, n_artists: int) -> np.ndarray:
-    """A 0/1 vector over artists with 1 at each liked ``a_id``."""
-    vector = np.zeros(n_artists, dtype=np.float64)
-    vector[np.asarray(liked, dtype=np.int64)] = 1.0
-    return vector
-
-
-def similar_users_embedding(liked: Sequence[int] | np.ndarray, ratings: sp.spmatrix,
-                            user_embeddings: np.ndarray, n_similar: int = 5) -> np.ndarray:
-    """The original's heuristic: the mean embedding of the users most similar to the likes.
-
-    Similarity is the dot product of the 0/1 like vector with each user's row of scaled
-    play counts (``w_mm``); ties go to the lower ``u_id``.
-
-    Parameters
-    ----------
-    liked
-        ``a_id`` of the liked artists.
-    ratings
-        Users x artists sparse matrix of ``w_mm`` (the training ratings).
-    user_embeddings
-        ``(N, k)`` user embeddings of the trained model.
-    n_similar
-        How many similar users to average (the original uses 5).
-    """
-    similarity = np.asarray(sp.csr_matrix(ratings) @ like_vector(liked, ratings.shape[1]))
-    order = np.lexsort((np.arange(similarity.size), -similarity))[:n_similar]
-    return np.asarray(user_embeddings)[order].mean(axis=0)
-
-
-def fold_in(liked: Sequence[int] | np.ndarray, artist_embeddings: np.ndarray,
-            regularization: float = 0.1, gravity: float = 0.0,
-            values: Sequence[float] | np.ndarray | None = None) -> np.ndarray:
-    """Solve for a new user's embedding against fixed artist embeddings.
-
-    Minimises ``sum_j (a_j - <u, v_j>)^2`` over the liked artists ``j``
-    ``+ regularization * |u|^2 + gravity * mean_j' <u, v_j'>^2`` over all artists: the
-    model's own objective for one user whose liked entries are observed. ``values`` are the
-    targets ``a_j`` (default 1 each; then the solution is linear in that common target, so
-    the ranking does not depend on its value).
-    """
-    artist_embeddings = np.asarray(artist_embeddings, dtype=np.float64)
-    liked_vectors = artist_embeddings[np.asarray(liked, dtype=np.int64)]
-    targets = np.ones(len(liked_vectors)) if values is None else np.asarray(values, float)
-    dim = artist_embeddings.shape[1]
-    gram = liked_vectors.T @ liked_vectors + regularization * np.eye(dim)
-    if gravity:
-        gram += gravity * (artist_embeddings.T @ artist_embeddings) / len(artist_embeddings)
-    return np.linalg.lstsq(gram, liked_vectors.T @ targets, rcond=None)[0]
 
 
 def fold_in_model(model: Any, liked: Sequence[int] | np.ndarray) -> np.ndarray:

@@ -30,6 +30,23 @@ PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
 
 
+def plot_history(history: Any, groups: list[list[str]], xlabel: str = "iteration") -> None:
+    """Plot a training history (``CFModel.history``) like the original notebook: one subplot
+    per group of metric columns, against ``history["iteration"]``, on a new figure."""
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure()
+    fig.set_size_inches(len(groups) * 10, 8)
+    for i, names in enumerate(groups):
+        ax = fig.add_subplot(1, len(groups), i + 1)
+        for name in names:
+            ax.plot(history["iteration"], history[name], label=name)
+        if len(history) > 1:
+            ax.set_xlim([history["iteration"].iloc[0], history["iteration"].iloc[-1]])
+        ax.set_xlabel(xlabel)
+        ax.legend()
+
+
 def _jsonable(value: Any) -> Any:
     """Plain JSON types for numpy scalars/arrays and pandas objects; NaN becomes None."""
     if isinstance(value, Mapping):

@@ -20,11 +20,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from lastfm_rec.data import REQUIRED_FILES, Dataset, load_dataset
-from lastfm_rec.evaluation import load_study
-from lastfm_rec.models import Recommender, create
+from lastfm_rec.matrices import load_study, side_data
+from lastfm_rec.models import Recommender, create, side_params
+from lastfm_rec.ops import top_n
 from lastfm_rec.preprocessing import add_popularity_score, add_top_tags, reindex
 from lastfm_rec.recommend import RESULT_COLUMNS, compute_scores, find_artist
-from lastfm_rec.tuning import side_data
 
 CACHE_ENV = "LASTFM_REC_CACHE"
 
@@ -76,22 +76,26 @@ def describe_artists(dataset: Dataset) -> pd.DataFrame:
     return add_popularity_score(artists, dataset.user_artists)
 
 
+def cache_key(fingerprint: str, model_name: str, model: Recommender) -> str:
+    """The cache file's key: the data's fingerprint, the model name and every parameter but
+    the side data (which the data determines)."""
+    return hashlib.sha256(json.dumps([fingerprint, model_name, model.saved_params()],
+                                     sort_keys=True).encode()).hexdigest()[:20]
+
+
 def load_session(data_dir: str | os.PathLike | None, model_name: str) -> Session:
     """The named model fitted on every listening row, from the cache when it is there."""
     dataset = load_dataset(data_dir)
     study = load_study(dataset)
     artists = describe_artists(dataset)
-    model = create(model_name)
-    key = hashlib.sha256(json.dumps(
-        [data_fingerprint(dataset.data_dir), model_name, model.get_params()],
-        sort_keys=True).encode()).hexdigest()[:20]
+    key = cache_key(data_fingerprint(dataset.data_dir), model_name, create(model_name))
     path = cache_dir() / f"{model_name}-{key}.npz"
     if path.is_file():
         return Session(artists, study.plays, Recommender.load(path), model_name)
     print(f"training {model_name} on {study.plays.nnz} listening rows (cached for next "
           "time) ...", file=sys.stderr, flush=True)
-    model = create(model_name, **side_data(model_name, study, exclude=None))
-    model.fit(study.plays)
+    model = create(model_name, **side_data(side_params(model_name), study, exclude=None))
+    model.fit(study.plays, show_progress=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -147,8 +151,9 @@ def recommend_for_likes(session: Session, liked: np.ndarray, k: int = 10,
     user = session.model.user_vectors(row)[0]
     scores = compute_scores(user, vectors, measure)
     scores[row.indices] = -np.inf
-    order = np.lexsort((np.arange(n_items), -scores))[:min(k, n_items - row.nnz)]
-    return _table(session, order, scores[order])
+    order, best = top_n(scores[None, :], k)
+    keep = order[0] >= 0
+    return _table(session, order[0][keep], best[0][keep])
 
 
 def neighbours(session: Session, name: str, k: int = 5,
@@ -162,9 +167,8 @@ def neighbours(session: Session, name: str, k: int = 5,
     if vectors is None:
         ids, scores = session.model.similar_items(a_id, N=k)
     else:
-        all_scores = compute_scores(vectors[a_id], vectors, measure)
-        ids = np.lexsort((np.arange(all_scores.size), -all_scores))[:k]
-        scores = all_scores[ids]
+        ids, scores = (row[0] for row in top_n(
+            compute_scores(vectors[a_id], vectors, measure)[None, :], k))
     table = _table(session, ids, scores)
     table.attrs.update(query=str(session.artists["name"].iloc[a_id]), other_candidates=others)
     return table

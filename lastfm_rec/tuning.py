@@ -24,14 +24,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from lastfm_rec import models
-from lastfm_rec.evaluation import (
-    StudyData,
-    evaluate,
-    evaluate_new_users,
-    holdout_split,
-    load_study,
-    new_user_split,
-)
+from lastfm_rec.evaluation import evaluate, evaluate_new_users, holdout_split, new_user_split
+from lastfm_rec.matrices import StudyData, load_study, side_data
 
 #: name -> {parameter: candidate values}; the grids searched on the real data.
 SEARCH_SPACES: dict[str, dict[str, Sequence[Any]]] = {
@@ -113,7 +107,7 @@ def tune(name: str, fit_part: sp.csr_matrix, validation: sp.csr_matrix,
         if key not in scores:
             model = models.create(name, **params, **dict(side or {}))
             started = time.perf_counter()
-            model.fit(fit_part)
+            model.fit(fit_part, show_progress=False)
             fit_seconds = time.perf_counter() - started
             scores[key] = evaluate(model, fit_part, validation, K=(k,))[f"ndcg@{k}"]
             rows.append({**params, f"val_ndcg@{k}": scores[key], "fit_seconds": fit_seconds})
@@ -161,16 +155,6 @@ class StudyResult:
     tuning: dict[str, TuningResult] = field(default_factory=dict)
 
 
-def side_data(name: str, data: StudyData, exclude: sp.csr_matrix | None,
-              users: np.ndarray | None = None) -> dict[str, Any]:
-    """The hybrid's side data: tags without the ``exclude`` pairs' own tags, and friendships
-    among ``users`` (default all)."""
-    if name != "hybrid":
-        return {}
-    friends = data.friends if users is None else data.friends[users][:, users]
-    return {"item_tags": data.item_tags(exclude=exclude), "user_friends": friends}
-
-
 def run_study(data: StudyData | str | os.PathLike | None = None,
               names: Sequence[str] | None = None, seed: int = 42, tuned: bool = True,
               new_user_models: Sequence[str] = ("hybrid", "als", "plain-als", "item-knn",
@@ -207,9 +191,9 @@ def run_study(data: StudyData | str | os.PathLike | None = None,
         fixed: dict[str, Any] = {}
         if name == "hybrid" and "als" in chosen:
             fixed = {f"als_{key}": value for key, value in chosen["als"].items()}
+        side = side_data(models.side_params(name), data, held)
         tuning[name] = tune(name, fit_part, validation, strategy=STRATEGIES.get(name, "grid"),
-                            seed=seed, side={**side_data(name, data, held), **fixed},
-                            verbose=verbose)
+                            seed=seed, side={**side, **fixed}, verbose=verbose)
         chosen[name] = {**tuning[name].best_params, **fixed}
 
     runs = {name: (name, chosen[name]) for name in names}
@@ -219,9 +203,9 @@ def run_study(data: StudyData | str | os.PathLike | None = None,
     rows = {}
     for label in [*names, "plain-als"]:
         name, params = runs[label]
-        model = models.create(name, **params, **side_data(name, data, test))
+        model = models.create(name, **params, **side_data(models.side_params(name), data, test))
         started = time.perf_counter()
-        model.fit(train)
+        model.fit(train, show_progress=False)
         fit_seconds = time.perf_counter() - started
         rows[label] = {**evaluate(model, train, test), "fit_seconds": fit_seconds,
                        "params": repr(params)}
@@ -240,8 +224,9 @@ def run_study(data: StudyData | str | os.PathLike | None = None,
         if label not in runs or runs[label][0] not in names:
             continue
         name, params = runs[label]
-        model = models.create(name, **params, **side_data(name, data, hidden_full, users=keep))
-        model.fit(new_train)
+        side = side_data(models.side_params(name), data, hidden_full, users=keep)
+        model = models.create(name, **params, **side)
+        model.fit(new_train, show_progress=False)
         new_rows[label] = evaluate_new_users(model, given, hidden)
         if verbose:
             print(f"new users {label}: ndcg@10={new_rows[label]['ndcg@10']:.4f}", flush=True)

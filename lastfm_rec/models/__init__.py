@@ -29,7 +29,7 @@ from functools import partial
 from typing import Any
 
 from lastfm_rec.models.als import ALSRecommender
-from lastfm_rec.models.base import Recommender
+from lastfm_rec.models.base import ModelFitError, Recommender
 from lastfm_rec.models.ease import EASERecommender
 from lastfm_rec.models.hybrid import HybridRecommender
 from lastfm_rec.models.item_knn import ItemKNNRecommender
@@ -65,12 +65,22 @@ def available() -> dict[str, Callable[[], Recommender]]:
     return {name: partial(factory) for name, factory in _REGISTRY.items()}
 
 
-def create(name: str, **params: Any) -> Recommender:
-    """The model registered as ``name``, with ``params`` overriding its defaults."""
+def side_params(name: str) -> tuple[str, ...]:
+    """The side-data arguments model ``name`` takes besides the plays (for
+    :func:`lastfm_rec.matrices.side_data`)."""
+    return _class(name).side_params
+
+
+def _class(name: str) -> type[Recommender]:
     factory = _REGISTRY.get(name)
     if factory is None:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(_REGISTRY)}")
-    return factory(**params)
+    return factory
 
 
-__all__ = ["TUNED", "Recommender", "available", "create"]
+def create(name: str, **params: Any) -> Recommender:
+    """The model registered as ``name``, with ``params`` overriding its defaults."""
+    return _class(name)(**params)
+
+
+__all__ = ["TUNED", "ModelFitError", "Recommender", "available", "create", "side_params"]

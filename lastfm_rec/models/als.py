@@ -11,7 +11,15 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
-from lastfm_rec.models.base import FactorRecommender, scale_plays
+from lastfm_rec.models.base import (
+    FactorRecommender,
+    FitCallback,
+    grown,
+    ids_and_rows,
+    plain,
+    scale_plays,
+)
+from lastfm_rec.ops import normalize_rows
 
 
 class ALSRecommender(FactorRecommender):
@@ -29,6 +37,8 @@ class ALSRecommender(FactorRecommender):
     """
 
     name = "als"
+    iterative = True
+    fit_hint = "a larger regularization or a smaller alpha"
 
     def __init__(self, factors: int = 256, regularization: float = 100.0, alpha: float = 5.0,
                  iterations: int = 15, scaling: str = "log1p", random_state: int = 42) -> None:
@@ -37,23 +47,62 @@ class ALSRecommender(FactorRecommender):
 
     def _implicit_model(self) -> AlternatingLeastSquares:
         return AlternatingLeastSquares(
-            factors=self.factors, regularization=self.regularization, alpha=self.alpha,
-            iterations=self.iterations, random_state=self.random_state, num_threads=1,
-            dtype=np.float32)
+            factors=int(self.factors), regularization=plain(self.regularization),
+            alpha=plain(self.alpha), iterations=int(self.iterations),
+            random_state=plain(self.random_state), num_threads=1, dtype=np.float32)
 
-    def _fit(self, user_items: sp.csr_matrix) -> None:
+    def _fit(self, user_items: sp.csr_matrix, show_progress: bool = False,
+             callback: FitCallback | None = None) -> None:
         with threadpool_limits(1, "blas"):  # before construction: implicit checks BLAS threads
             model = self._implicit_model()
             model.fit(scale_plays(user_items, self.scaling).astype(np.float32),
-                      show_progress=False)
+                      show_progress=show_progress, callback=_with_float_loss(callback))
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
 
+    def _fitted_implicit(self) -> AlternatingLeastSquares:
+        model = self._implicit_model()
+        model.user_factors, model.item_factors = self.user_factors, self.item_factors
+        return model
+
     def _fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
         with threadpool_limits(1, "blas"):
-            model = self._implicit_model()
-            model.user_factors, model.item_factors = self.user_factors, self.item_factors
-            vectors = model.recalculate_user(
+            vectors = self._fitted_implicit().recalculate_user(
                 np.arange(user_items.shape[0]),
                 scale_plays(user_items, self.scaling).astype(np.float32))
         return np.asarray(vectors)
+
+    def _fold_in_items(self, item_users: sp.csr_matrix) -> np.ndarray:
+        """Artist factors solved from their listeners' rows (users x 1 per artist)."""
+        with threadpool_limits(1, "blas"):
+            vectors = self._fitted_implicit().recalculate_item(
+                np.arange(item_users.shape[0]),
+                scale_plays(item_users, self.scaling).astype(np.float32))
+        return np.asarray(vectors, dtype=np.float32)
+
+    def _recalculated_item_scores(self, item_users: sp.csr_matrix) -> np.ndarray:
+        unit = normalize_rows(np.asarray(self.item_factors, dtype=np.float64))
+        return normalize_rows(self._fold_in_items(item_users).astype(np.float64)) @ unit.T
+
+    def partial_fit_items(self, itemids: np.ndarray, item_users: sp.csr_matrix) -> None:
+        """Solve the given artists' factors from their listeners (``item_users``: one row
+        per artist over the users), with the user factors fixed; new ids extend the model."""
+        self._check_fitted()
+        itemids, matrix = ids_and_rows(itemids, item_users, "item_users")
+        self.item_factors = grown(self.item_factors, itemids)
+        self.item_factors[itemids] = self._fold_in_items(matrix)
+        self.n_items = self.item_factors.shape[0]
+        listeners = np.zeros(self.n_items, dtype=self.item_listeners_.dtype)
+        listeners[: self.item_listeners_.size] = self.item_listeners_
+        listeners[itemids] = np.diff(matrix.indptr)
+        self.item_listeners_ = listeners
+        self._cosine_items = None
+
+
+def _with_float_loss(callback: FitCallback | None) -> FitCallback | None:
+    """``callback`` with the loss as a float (``implicit`` passes None when it does not
+    compute it: NaN then)."""
+    if callback is None:
+        return None
+    return lambda iteration, elapsed, loss: callback(
+        int(iteration), float(elapsed), float("nan") if loss is None else float(loss))

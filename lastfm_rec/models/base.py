@@ -1,11 +1,23 @@
-"""The shared recommender interface, following the ``implicit`` library's conventions.
+"""The shared recommender interface: ``implicit`` 0.7's ``RecommenderBase``, drop-in.
 
 :class:`Recommender` owns everything but scoring: input checks with one-line errors,
-batching, filtering already liked items, top-N selection with ``argpartition``,
-``similar_items``, and ``save``/``load`` through ``np.savez`` (no pickles). A model supplies
+batching, filtering already liked items, top-N selection (:func:`lastfm_rec.ops.top_n`),
+``similar_items``/``similar_users``, parameters kept as scikit-learn keeps them
+(``get_params``/``set_params``), the end-of-fit divergence check (:class:`ModelFitError`) and
+``save``/``load`` through ``np.savez`` (no pickles, paths or open files). A model supplies
 ``_fit`` (learn from a float64 CSR of play counts), ``_score`` (dense scores for a batch of
-users) and optionally ``_item_scores`` (similarities for ``similar_items``) and
-``_state``/``_set_state`` (the arrays to save).
+users) and optionally ``_item_scores`` (similarities for ``similar_items``),
+``_user_scores`` (for ``similar_users``) and ``_state``/``_set_state`` (the arrays to save).
+
+Semantics shared with ``implicit`` (checked by ``tests/test_contract.py`` on every registered
+model): ``recommend(..., items=candidates)`` returns every candidate, already liked ones last
+with score ``-3.4e38`` (the lowest float32); scores are float32 and ids int32; ids out of
+range raise ``IndexError``; ``fit`` converts COO/LIL/CSC input to CSR with
+``implicit.utils.ParameterWarning``; a model that cannot do something by nature raises
+``NotImplementedError``. Models are registered as virtual subclasses of ``implicit``'s
+``RecommenderBase``.
+
+Top-N selection, unit rows and the CSR check exist once, in :mod:`lastfm_rec.ops`.
 """
 
 from __future__ import annotations
@@ -13,19 +25,52 @@ from __future__ import annotations
 import inspect
 import json
 import os
-from typing import Any, ClassVar
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
+from implicit.recommender_base import ModelFitError as ImplicitModelFitError
+from implicit.recommender_base import RecommenderBase
+
+from lastfm_rec.ops import FILTERED_SCORE, check_csr, normalize_rows, top_n
 
 _CLASSES: dict[str, type[Recommender]] = {}
+#: With ``items=``, a candidate the model cannot score (EASE's rare artists): ranked after
+#: every scored candidate, before the already liked ones (:data:`FILTERED_SCORE`).
+UNSCORED = float(np.nextafter(np.float32(FILTERED_SCORE), np.float32(0)))
 _BATCH = 256
 #: Upper bound on the dense batch x artists score block (float64 entries): 256 MiB.
 _BLOCK_ENTRIES = 1 << 25
 
+#: ``callback(iteration, elapsed_seconds, loss)``, as ``implicit`` calls it once per epoch.
+FitCallback = Callable[[int, float, float], Any]
+
+
+class ModelFitError(ImplicitModelFitError):
+    """A fit that left NaN or infinite values in the learned arrays (the model diverged).
+
+    A subclass of ``implicit.recommender_base.ModelFitError``, so code catching
+    ``implicit``'s error catches this one too.
+    """
+
+
+class IdOutOfRangeError(IndexError, ValueError):
+    """A user or artist id outside the fitted model: an ``IndexError`` as in ``implicit``
+    (and a ``ValueError``, as this package raised before)."""
+
+
+def plain(value: Any) -> Any:
+    """A numpy scalar as the Python number it holds (parameters must stay JSON-able)."""
+    return value.item() if isinstance(value, np.generic) else value
+
 
 class Recommender:
-    """Base class: ``fit``, ``recommend``, ``similar_items``, ``save``/``load``.
+    """Base class: ``fit``, ``recommend``, ``similar_items``, ``similar_users``,
+    ``save``/``load``, ``get_params``/``set_params``.
 
     Attributes set by :meth:`fit`: ``n_users``, ``n_items``, ``train_`` (the training
     matrix, float64) and ``item_listeners_`` (users per item in it).
@@ -34,48 +79,124 @@ class Recommender:
     name: ClassVar[str] = ""
     #: False for models whose ranking ignores the user (popularity, random).
     personalised: ClassVar[bool] = True
-    #: Constructor arguments holding side data (matrices): saved as arrays, not parameters.
+    #: True for models trained in epochs: their ``_fit`` takes ``show_progress``/``callback``.
+    iterative: ClassVar[bool] = False
+    #: Constructor arguments holding side data (matrices): saved as arrays, not in JSON.
     side_params: ClassVar[tuple[str, ...]] = ()
+    #: What to try when a fit diverges (the end of the :class:`ModelFitError` message).
+    fit_hint: ClassVar[str] = "checking user_items for extreme or non-finite play counts"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _CLASSES[cls.__name__] = cls
 
     # ------------------------------------------------------------------ parameters
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters that are plain values (numbers, strings, booleans, None)."""
-        params = {}
-        for key, parameter in inspect.signature(type(self).__init__).parameters.items():
-            if key == "self" or key in self.side_params or parameter.kind in (
-                    parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-                continue
-            value = getattr(self, key, None)
-            if value is None or isinstance(value, bool | int | float | str):
-                params[key] = value
-        return params
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        return [key for key, parameter in inspect.signature(cls.__init__).parameters.items()
+                if key != "self" and parameter.kind not in (parameter.VAR_POSITIONAL,
+                                                            parameter.VAR_KEYWORD)]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Every constructor parameter (side-data matrices included), numpy scalars as Python
+        numbers, as scikit-learn's ``get_params`` returns them (``deep`` is accepted for that
+        signature; no parameter is itself an estimator)."""
+        del deep
+        return {key: plain(getattr(self, key)) for key in self._param_names()}
+
+    def set_params(self, **params: Any) -> Recommender:
+        """Change constructor parameters (validated as the constructor does); returns self.
+
+        Takes effect at the next :meth:`fit`.
+        """
+        unknown = sorted(set(params) - set(self._param_names()))
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no parameter(s) {', '.join(unknown)}; "
+                             f"valid: {', '.join(self._param_names())}")
+        checked = type(self)(**{**self.get_params(), **params})
+        for key in params:
+            setattr(self, key, getattr(checked, key))
+        return self
+
+    def saved_params(self) -> dict[str, Any]:
+        """The parameters that are plain values (all but the side data): JSON in a saved file
+        and part of the serving cache key."""
+        return {k: v for k, v in self.get_params().items() if k not in self.side_params}
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        args = ", ".join(f"{k}={v!r}" for k, v in self.saved_params().items())
         return f"{type(self).__name__}({args})"
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, user_items: sp.csr_matrix, show_progress: bool = False) -> Recommender:
-        """Learn from ``user_items``: a users x artists CSR matrix of play counts."""
-        del show_progress  # accepted for compatibility with implicit
-        matrix = _as_float_csr(user_items, "user_items").copy()
+    def fit(self, user_items: sp.spmatrix, show_progress: bool = True,
+            callback: FitCallback | None = None) -> Recommender:
+        """Learn from ``user_items``: a users x artists sparse matrix of play counts.
+
+        Parameters
+        ----------
+        user_items
+            CSR matrix (other scipy.sparse formats are converted with a warning, as
+            ``implicit`` does). Explicitly stored zeros are not plays.
+        show_progress
+            Show a progress bar while training (models trained in epochs: ALS, the hybrid's
+            ALS part, sgd-mf).
+        callback
+            Called as ``callback(iteration, elapsed_seconds, loss)`` after each epoch of a
+            model trained in epochs (``loss`` NaN where the model does not compute it), and
+            once with iteration 0 after a closed-form fit.
+
+        Raises
+        ------
+        ModelFitError
+            The learned arrays hold NaN or infinite values: the message names the model and
+            what to try.
+        """
+        matrix = check_csr(user_items, "user_items", convert=True).astype(np.float64)
         matrix.eliminate_zeros()
         if matrix.nnz and matrix.data.min() < 0:
             raise ValueError("user_items must hold non-negative play counts")
         self.n_users, self.n_items = matrix.shape
         self.item_listeners_ = np.bincount(matrix.indices, minlength=self.n_items)
         self.train_ = matrix
-        self._cosine_items = None
-        self._fit(matrix)
+        self._cosine_items = self._cosine_users = None
+        started = time.perf_counter()
+        try:
+            if self.iterative:
+                self._fit(matrix, show_progress=show_progress, callback=callback)
+            else:
+                self._fit(matrix)
+        except ImplicitModelFitError as error:
+            if isinstance(error, ModelFitError):
+                raise
+            raise ModelFitError(self._diverged("its factors")) from error
+        self._check_fit()
+        if callback is not None and not self.iterative:
+            callback(0, time.perf_counter() - started, float("nan"))
         return self
 
-    def _fit(self, user_items: sp.csr_matrix) -> None:
+    def _fit(self, user_items: sp.csr_matrix, **progress: Any) -> None:
         raise NotImplementedError
 
+    def _diverged(self, what: str) -> str:
+        return (f"{self.name or type(self).__name__} diverged: {what} hold NaN or infinite "
+                f"values after fit; try {self.fit_hint}")
+
+    def _check_fit(self) -> None:
+        """Raise :class:`ModelFitError` if a learned array holds NaN or infinite values."""
+        for key, value in self._state().items():
+            values = value.data if sp.issparse(value) else np.asarray(value)
+            if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
+                raise ModelFitError(self._diverged(key))
+
+    def partial_fit_users(self, userids: np.ndarray, user_items: sp.csr_matrix) -> None:
+        """Update (or add) the given users from their rows; only models that can."""
+        raise NotImplementedError(f"{self.name} cannot update users incrementally: refit it")
+
+    def partial_fit_items(self, itemids: np.ndarray, item_users: sp.csr_matrix) -> None:
+        """Update (or add) the given artists from their listeners; only models that can."""
+        raise NotImplementedError(f"{self.name} cannot update artists incrementally: refit it")
+
+    # ------------------------------------------------------------------ scoring hooks
     def _score(self, userids: np.ndarray, user_items: sp.csr_matrix,
                recalculate_user: bool) -> np.ndarray:
         """Dense ``(len(userids), n_items)`` scores; higher is better."""
@@ -83,16 +204,24 @@ class Recommender:
 
     def _item_scores(self, itemids: np.ndarray) -> np.ndarray:
         """Dense ``(len(itemids), n_items)`` similarities; default: co-listening cosine."""
-        columns = self._cosine_columns()
-        return np.asarray((columns[itemids] @ columns.T).todense())
-
-    def _cosine_columns(self) -> sp.csr_matrix:
         if getattr(self, "_cosine_items", None) is None:
             binary = self.train_.T.tocsr()
             binary.data[:] = 1.0
-            norms = np.sqrt(np.asarray(binary.sum(axis=1)).ravel())
-            self._cosine_items = sp.diags(1.0 / np.maximum(norms, 1e-12)) @ binary
-        return self._cosine_items
+            self._cosine_items = normalize_rows(binary)
+        columns = self._cosine_items
+        return np.asarray((columns[itemids] @ columns.T).todense())
+
+    def _user_scores(self, userids: np.ndarray) -> np.ndarray:
+        """Dense ``(len(userids), n_users)`` similarities; default: co-listening cosine."""
+        if not self.personalised:
+            raise NotImplementedError(f"{self.name} ranks artists the same way for everyone: "
+                                      "it has no notion of similar users")
+        if getattr(self, "_cosine_users", None) is None:
+            binary = self.train_.copy()
+            binary.data[:] = 1.0
+            self._cosine_users = normalize_rows(binary)
+        rows = self._cosine_users
+        return np.asarray((rows[userids] @ rows.T).todense())
 
     def item_vectors(self) -> np.ndarray | None:
         """Artist embeddings (one row per artist) for embedding models, else None."""
@@ -125,50 +254,55 @@ class Recommender:
         N
             How many artists to return.
         filter_already_liked_items
-            Leave out artists with a nonzero entry in the user's row.
+            Leave out artists with a nonzero entry in the user's row (with ``items``: rank
+            them last instead, as ``implicit`` does).
         filter_items
             Artist ids to leave out for every user.
         recalculate_user
             Compute the user's representation from ``user_items`` instead of the one learnt
             in training (how a new user gets recommendations).
         items
-            Rank only these artist ids.
+            Rank only these artist ids (not together with ``filter_items``). Every candidate
+            is returned (up to ``N``); already liked ones come last with score ``-3.4e38``,
+            after any the model cannot score (:data:`UNSCORED`).
 
         Returns
         -------
         tuple
-            ``(ids, scores)``, best first; ids are int32 as in ``implicit``. For one user,
-            1-D arrays of up to ``N`` entries (fewer when fewer artists are left after
-            filtering); for a batch, 2-D arrays with ``N`` columns, short rows padded with
-            id ``-1`` and score ``-inf``.
+            ``(ids, scores)``, best first; ids int32, scores float32 as in ``implicit``. For
+            one user, 1-D arrays of up to ``N`` entries (fewer when fewer artists are left
+            after filtering); for a batch, 2-D arrays with ``min(N, artists)`` columns, short
+            rows padded with id ``-1`` and score ``-inf``.
+
+        Raises
+        ------
+        IndexError
+            A ``userid`` (without ``recalculate_user``), ``items`` or ``filter_items`` id out
+            of range.
         """
         self._check_fitted()
         single = np.ndim(userid) == 0
         userids = np.atleast_1d(np.asarray(userid))
         if userids.ndim != 1 or not np.issubdtype(userids.dtype, np.integer):
             raise ValueError("userid must be an integer or a 1-D array of integers")
-        matrix = _as_float_csr(user_items, "user_items")
+        matrix = check_csr(user_items, "user_items").astype(np.float64)
         if matrix.shape[0] != userids.size:
             raise ValueError(f"user_items has {matrix.shape[0]} rows but {userids.size} userids "
                              "were given: pass one row per user (e.g. user_items[userids])")
         if matrix.shape[1] != self.n_items:
             raise ValueError(f"user_items has {matrix.shape[1]} columns, the model "
                              f"{self.n_items} artists")
-        if not recalculate_user and userids.size and (
-                userids.min() < 0 or userids.max() >= self.n_users):
-            raise ValueError(f"userid out of range 0..{self.n_users - 1}; for a new user pass "
-                             "recalculate_user=True")
+        if not recalculate_user:
+            _check_ids(userids, "userid", self.n_users,
+                       "; for a new user pass recalculate_user=True")
         if N < 1:
             raise ValueError(f"N must be at least 1, got {N}")
-        columns = None if items is None else self._check_ids(items, "items")
-        if columns is not None and filter_items is not None:
-            raise ValueError("pass either items or filter_items, not both")
-        blocked = None if filter_items is None else self._check_ids(filter_items, "filter_items")
-
-        width = self.n_items if columns is None else columns.size
-        n = min(N, width)
-        all_ids = np.full((userids.size, n), -1, dtype=np.int32)
-        all_scores = np.full((userids.size, n), -np.inf)
+        candidates = self._candidates(items, filter_items)
+        blocked = None if filter_items is None else _check_ids(filter_items, "filter_items",
+                                                                self.n_items)
+        width = self.n_items if candidates is None else candidates.size
+        all_ids = np.full((userids.size, min(N, width)), -1, dtype=np.int32)
+        all_scores = np.full(all_ids.shape, -np.inf, dtype=np.float32)
         # Scores are a dense batch x artists block: shrink the batch as the catalogue grows.
         batch = max(1, min(_BATCH, _BLOCK_ENTRIES // max(self.n_items, 1)))
         for start in range(0, userids.size, batch):
@@ -177,60 +311,85 @@ class Recommender:
             scores = np.array(self._score(userids[rows], part, recalculate_user),
                               dtype=np.float64)
             scores[np.isnan(scores)] = -np.inf
+            if candidates is not None:  # artists the model cannot score: after scored ones
+                scores[np.isneginf(scores)] = UNSCORED
             if filter_already_liked_items:
                 liked_rows = np.repeat(np.arange(part.shape[0]), np.diff(part.indptr))
                 liked = part.data != 0  # an explicitly stored zero is not a play
                 scores[liked_rows[liked], part.indices[liked]] = -np.inf
             if blocked is not None:
                 scores[:, blocked] = -np.inf
-            if columns is not None:
-                scores = scores[:, columns]
-            ids, values = _top_n(scores, n)
-            if columns is not None:
-                ids = np.where(ids >= 0, columns[np.maximum(ids, 0)], -1)
-            all_ids[rows], all_scores[rows] = ids, values
-        if single:
-            keep = all_ids[0] >= 0
-            return all_ids[0][keep], all_scores[0][keep]
-        return all_ids, all_scores
+            all_ids[rows], all_scores[rows] = _rank(scores, N, candidates)
+        return _single(all_ids, all_scores) if single else (all_ids, all_scores)
+
+    def _candidates(self, items: Any, filter_items: Any) -> np.ndarray | None:
+        if items is None:
+            return None
+        if filter_items is not None:
+            raise ValueError("pass either items or filter_items, not both")
+        return _check_ids(items, "items", self.n_items)
 
     def similar_items(self, itemid: int | np.ndarray, N: int = 10,
+                      recalculate_item: bool = False, item_users: sp.csr_matrix | None = None,
                       filter_items: np.ndarray | None = None,
                       items: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The ``N`` artists most similar to ``itemid`` (itself included, as in ``implicit``).
+        """The ``N`` artists most similar to ``itemid``, the item itself first (as in
+        ``implicit``; also an artist nobody played).
 
         Each model uses its own notion of similarity (factor cosine, its item-item weights);
         popularity and random fall back to the cosine of co-listening. Batched like
-        :meth:`recommend` when ``itemid`` is an array.
+        :meth:`recommend` when ``itemid`` is an array. ``item_users`` is used only with
+        ``recalculate_item=True``, which models without artist fold-in refuse with
+        ``NotImplementedError``. ``items`` restricts the answer to those candidates (every
+        one returned up to ``N``); ``filter_items`` leaves artists out.
         """
         self._check_fitted()
         single = np.ndim(itemid) == 0
-        itemids = self._check_ids(np.atleast_1d(np.asarray(itemid)), "itemid")
+        itemids = np.atleast_1d(np.asarray(itemid))
         if N < 1:
             raise ValueError(f"N must be at least 1, got {N}")
-        columns = None if items is None else self._check_ids(items, "items")
-        blocked = None if filter_items is None else self._check_ids(filter_items, "filter_items")
-        scores = np.array(self._item_scores(itemids), dtype=np.float64)
-        scores[np.isnan(scores)] = -np.inf
-        if blocked is not None:
-            scores[:, blocked] = -np.inf
-        if columns is not None:
-            scores = scores[:, columns]
-        ids, values = _top_n(scores, min(N, scores.shape[1]))
-        if columns is not None:
-            ids = np.where(ids >= 0, columns[np.maximum(ids, 0)], -1)
-        if single:
-            keep = ids[0] >= 0
-            return ids[0][keep], values[0][keep]
-        return ids, values
+        if recalculate_item:
+            if item_users is None:
+                raise ValueError("recalculate_item=True needs item_users (one row per itemid)")
+            scores = self._recalculated_item_scores(
+                check_csr(item_users, "item_users").astype(np.float64))
+        else:
+            itemids = _check_ids(itemids, "itemid", self.n_items)
+            scores = self_first(np.array(self._item_scores(itemids), dtype=np.float64), itemids)
+        return self._similar(scores, single, N, filter_items, items, self.n_items)
 
-    def _check_ids(self, ids: Any, what: str) -> np.ndarray:
-        ids = np.asarray(ids).ravel()
-        if not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError(f"{what} must be integer artist ids")
-        if ids.size and (ids.min() < 0 or ids.max() >= self.n_items):
-            raise ValueError(f"{what} out of range 0..{self.n_items - 1}")
-        return ids.astype(np.int64)
+    def _recalculated_item_scores(self, item_users: sp.csr_matrix) -> np.ndarray:
+        raise NotImplementedError(f"{self.name} cannot recompute an artist from item_users "
+                                  "(recalculate_item)")
+
+    def similar_users(self, userid: int | np.ndarray, N: int = 10,
+                      filter_users: np.ndarray | None = None,
+                      users: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``N`` users most similar to ``userid``, the user itself first.
+
+        Embedding models use the cosine of user embeddings, the others the cosine of the
+        users' training rows (co-listening); popularity and random raise
+        ``NotImplementedError`` (their ranking ignores the user). ``users`` restricts the
+        answer, ``filter_users`` leaves users out, as in ``implicit``.
+        """
+        self._check_fitted()
+        single = np.ndim(userid) == 0
+        userids = _check_ids(np.atleast_1d(np.asarray(userid)), "userid", self.n_users)
+        if N < 1:
+            raise ValueError(f"N must be at least 1, got {N}")
+        scores = self_first(np.array(self._user_scores(userids), dtype=np.float64), userids)
+        return self._similar(scores, single, N, filter_users, users, self.n_users)
+
+    def _similar(self, scores: np.ndarray, single: bool, N: int, filtered: Any, only: Any,
+                 limit: int) -> tuple[np.ndarray, np.ndarray]:
+        if only is not None and filtered is not None:
+            raise ValueError("pass either the candidates or the ids to filter, not both")
+        candidates = None if only is None else _check_ids(only, "items/users", limit)
+        scores[np.isnan(scores)] = -np.inf
+        if filtered is not None:
+            scores[:, _check_ids(filtered, "filter ids", limit)] = -np.inf
+        ids, values = _rank(scores, N, candidates)
+        return _single(ids, values) if single else (ids, values)
 
     # ------------------------------------------------------------------ saving
     def _state(self) -> dict[str, np.ndarray | sp.spmatrix]:
@@ -241,16 +400,39 @@ class Recommender:
         for key, value in state.items():
             setattr(self, key, value)
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write parameters and fitted arrays to ``path`` with ``np.savez`` (no pickles)."""
-        self._check_fitted()
+    def save(self, file: str | os.PathLike | IO[bytes]) -> None:
+        """Write parameters and fitted arrays with ``np.savez`` (no pickles).
+
+        ``file`` is a path (written exactly there, through a temporary file and a rename) or
+        an open binary file. An unfitted model saves its parameters only, as in
+        ``implicit``; :meth:`load` gives it back unfitted.
+        """
+        arrays = self._arrays()
+        if hasattr(file, "write"):
+            np.savez(file, **arrays)
+            return
+        path = Path(file)
+        handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(handle, "wb") as stream:  # savez would append .npz to a name
+                np.savez(stream, **arrays)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+    def _arrays(self) -> dict[str, np.ndarray]:
         arrays: dict[str, np.ndarray] = {
             "__class__": np.array(type(self).__name__),
-            "__params__": np.array(json.dumps(self.get_params())),
-            "__shape__": np.array([self.n_users, self.n_items]),
-            "__listeners__": np.asarray(self.item_listeners_),
+            "__params__": np.array(json.dumps(self.saved_params())),
         }
-        for key, value in {"train_": self.train_, **self._state()}.items():
+        side = {f"side_{k}": getattr(self, k) for k in self.side_params
+                if getattr(self, k) is not None}
+        fitted = getattr(self, "n_items", None) is not None
+        if fitted:
+            arrays["__shape__"] = np.array([self.n_users, self.n_items])
+            arrays["__listeners__"] = np.asarray(self.item_listeners_)
+        state = {**side, **({"train_": self.train_, **self._state()} if fitted else {})}
+        for key, value in state.items():
             if sp.issparse(value):
                 value = sp.csr_matrix(value)
                 arrays[f"csr:{key}:data"] = value.data
@@ -259,33 +441,101 @@ class Recommender:
                 arrays[f"csr:{key}:shape"] = np.array(value.shape)
             else:
                 arrays[f"arr:{key}"] = np.asarray(value)
-        with open(path, "wb") as handle:  # keep the exact path (savez appends .npz to names)
-            np.savez(handle, **arrays)
+        return arrays
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Recommender:
-        """Read a model written by :meth:`save` (the class is restored from the file)."""
-        with np.load(path, allow_pickle=False) as stored:
+    def load(cls, file: str | os.PathLike | IO[bytes]) -> Recommender:
+        """Read a model written by :meth:`save` (the class is restored from the file).
+
+        ``file`` is a path (``path + ".npz"`` is tried when ``path`` does not exist, as
+        ``implicit`` appends it) or an open binary file.
+        """
+        if not hasattr(file, "read") and not Path(file).exists() \
+                and Path(f"{file}.npz").exists():
+            file = f"{file}.npz"
+        with np.load(file, allow_pickle=False) as stored:
             files = {key: stored[key] for key in stored.files}
         name = str(files.pop("__class__"))
         model_cls = _CLASSES.get(name)
         if model_cls is None or not issubclass(model_cls, cls):
-            raise ValueError(f"{path} holds a {name}, not a {cls.__name__}")
-        model = model_cls(**json.loads(str(files.pop("__params__"))))
-        model.n_users, model.n_items = (int(v) for v in files.pop("__shape__"))
-        model.item_listeners_ = files.pop("__listeners__")
-        state: dict[str, Any] = {}
-        for key, value in files.items():
-            kind, _, rest = key.partition(":")
-            if kind == "arr":
-                state[rest] = value
-            elif kind == "csr" and rest.endswith(":data"):
-                base = rest[: -len(":data")]
-                state[base] = sp.csr_matrix(
-                    (value, files[f"csr:{base}:indices"], files[f"csr:{base}:indptr"]),
-                    shape=tuple(files[f"csr:{base}:shape"]))
-        model._set_state(state)
+            raise ValueError(f"{file} holds a {name}, not a {cls.__name__}")
+        state = _unpack(files)
+        side = {k: state.pop(f"side_{k}") for k in model_cls.side_params
+                if f"side_{k}" in state}
+        model = model_cls(**json.loads(str(files.pop("__params__"))), **side)
+        if "__shape__" in files:
+            model.n_users, model.n_items = (int(v) for v in files.pop("__shape__"))
+            model.item_listeners_ = files.pop("__listeners__")
+            model._set_state(state)
         return model
+
+
+# ``isinstance(model, implicit.recommender_base.RecommenderBase)`` holds for every model.
+RecommenderBase.register(Recommender)
+
+
+def _unpack(files: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The ``arr:``/``csr:`` entries of a saved file as arrays and CSR matrices."""
+    state: dict[str, Any] = {}
+    for key, value in files.items():
+        kind, _, rest = key.partition(":")
+        if kind == "arr":
+            state[rest] = value
+        elif kind == "csr" and rest.endswith(":data"):
+            base = rest[: -len(":data")]
+            state[base] = sp.csr_matrix(
+                (value, files[f"csr:{base}:indices"], files[f"csr:{base}:indptr"]),
+                shape=tuple(files[f"csr:{base}:shape"]))
+    return state
+
+
+def _check_ids(ids: Any, what: str, limit: int, hint: str = "") -> np.ndarray:
+    """``ids`` as int64 ids in ``0..limit-1``; :class:`IdOutOfRangeError` otherwise."""
+    ids = np.asarray(ids).ravel()
+    if ids.size and not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"{what} must be integer ids, got {ids.dtype}")
+    ids = ids.astype(np.int64)
+    if ids.size and (ids.min() < 0 or ids.max() >= limit):
+        raise IdOutOfRangeError(f"{what} out of range 0..{limit - 1}{hint}")
+    return ids
+
+
+def _rank(scores: np.ndarray, N: int,
+          candidates: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``N`` of float64 ``scores`` (filtered entries ``-inf``), as int32 ids and float32
+    scores. With ``candidates``, every candidate is ranked and kept: filtered ones get
+    :data:`~lastfm_rec.ops.FILTERED_SCORE` and come last (ties to the lower id)."""
+    if candidates is None:
+        ids, values = top_n(scores, N)
+    else:
+        part = scores[:, candidates]
+        ids, values = top_n(np.where(np.isneginf(part), FILTERED_SCORE, part), N)
+        ids = candidates[ids].astype(np.int32)
+    return ids, values.astype(np.float32)
+
+
+def _single(ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    keep = ids[0] >= 0
+    return ids[0][keep], values[0][keep]
+
+
+def ids_and_rows(ids: np.ndarray, rows: sp.csr_matrix,
+                 name: str) -> tuple[np.ndarray, sp.csr_matrix]:
+    """Ids and their rows for ``partial_fit_*``: one CSR row per id, no negative id."""
+    ids = np.asarray(ids, dtype=np.int64).ravel()
+    matrix = check_csr(rows, name).astype(np.float64)
+    if ids.size != matrix.shape[0]:
+        raise ValueError(f"{name} has {matrix.shape[0]} rows for {ids.size} ids: pass one "
+                         "row per id")
+    if ids.size and ids.min() < 0:
+        raise IndexError(f"negative id in the ids given with {name}")
+    return ids, matrix
+
+
+def grown(factors: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """``factors`` with zero rows appended up to the largest id (a copy)."""
+    missing = int(ids.max(initial=-1)) + 1 - factors.shape[0]
+    return np.vstack([factors, np.zeros((max(missing, 0), factors.shape[1]), factors.dtype)])
 
 
 class FactorRecommender(Recommender):
@@ -293,11 +543,23 @@ class FactorRecommender(Recommender):
 
     A subclass sets ``user_factors`` (users x k) and ``item_factors`` (artists x k) in
     ``_fit`` and supplies ``_fold_in`` (embeddings of users from their rows alone, for
-    ``recalculate_user=True``). Artists are similar by the cosine of their embeddings.
+    ``recalculate_user=True``). Artists (and users) are similar by the cosine of their
+    embeddings.
     """
 
     def _fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
         raise NotImplementedError
+
+    def partial_fit_users(self, userids: np.ndarray, user_items: sp.csr_matrix) -> None:
+        """Solve the given users' embeddings from their rows with the artist embeddings
+        fixed (the fold-in of ``recalculate_user``), as ``implicit``'s
+        ``partial_fit_users``; ids past the last user extend the model."""
+        self._check_fitted()
+        userids, matrix = ids_and_rows(userids, user_items, "user_items")
+        self.user_factors = grown(self.user_factors, userids)
+        self.user_factors[userids] = self._fold_in(matrix)
+        self.n_users = self.user_factors.shape[0]
+        self._cosine_users = None
 
     def item_vectors(self) -> np.ndarray:
         self._check_fitted()
@@ -305,7 +567,7 @@ class FactorRecommender(Recommender):
 
     def user_vectors(self, user_items: sp.csr_matrix) -> np.ndarray:
         self._check_fitted()
-        return self._fold_in(_as_float_csr(user_items, "user_items"))
+        return self._fold_in(check_csr(user_items, "user_items").astype(np.float64))
 
     def _score(self, userids: np.ndarray, user_items: sp.csr_matrix,
                recalculate_user: bool) -> np.ndarray:
@@ -315,9 +577,12 @@ class FactorRecommender(Recommender):
         return (np.asarray(vectors, dtype=items.dtype) @ items.T).astype(np.float64)
 
     def _item_scores(self, itemids: np.ndarray) -> np.ndarray:
-        factors = np.asarray(self.item_factors, dtype=np.float64)
-        unit = factors / np.maximum(np.linalg.norm(factors, axis=1, keepdims=True), 1e-12)
+        unit = normalize_rows(np.asarray(self.item_factors, dtype=np.float64))
         return unit[itemids] @ unit.T
+
+    def _user_scores(self, userids: np.ndarray) -> np.ndarray:
+        unit = normalize_rows(np.asarray(self.user_factors, dtype=np.float64))
+        return unit[userids] @ unit.T
 
     def _state(self) -> dict[str, np.ndarray | sp.spmatrix]:
         return {"user_factors": self.user_factors, "item_factors": self.item_factors}
@@ -337,53 +602,26 @@ class ItemSimilarityRecommender(Recommender):
         return np.asarray((scale_plays(user_items, self.scaling) @ self.similarity_).todense())
 
     def _item_scores(self, itemids: np.ndarray) -> np.ndarray:
-        scores = np.asarray(self.similarity_[itemids].todense())
-        return self_first(scores, itemids)
+        return np.asarray(self.similarity_[itemids].todense())
 
     def _state(self) -> dict[str, np.ndarray | sp.spmatrix]:
         return {"similarity_": self.similarity_}
 
 
-def self_first(scores: np.ndarray, itemids: np.ndarray) -> np.ndarray:
-    """Give each item in ``itemids`` a score just above its row's best, so ``similar_items``
-    lists the item itself first (as ``implicit`` does)."""
-    rows = np.arange(itemids.size)
+def self_first(scores: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Make each row's own id (``ids[row]``) its best entry, so ``similar_items`` and
+    ``similar_users`` list the query first (as ``implicit`` does), also for an artist nobody
+    played. A row whose own score already beats every other is left as it is; otherwise the
+    own score becomes just above the row's best (at least 0)."""
+    rows = np.arange(ids.size)
     finite = np.where(np.isfinite(scores), scores, -np.inf)
-    best = finite.max(axis=1, initial=0.0)
-    scores[rows, itemids] = best + np.maximum(np.abs(best) * 1e-6, 1e-9)
+    own = finite[rows, ids].copy()
+    finite[rows, ids] = -np.inf
+    others = finite.max(axis=1, initial=-np.inf)
+    bump = own <= others
+    best = np.maximum(others, 0.0)
+    scores[rows[bump], ids[bump]] = best[bump] + np.maximum(np.abs(best[bump]) * 1e-6, 1e-9)
     return scores
-
-
-def _as_float_csr(matrix: Any, name: str) -> sp.csr_matrix:
-    if not sp.issparse(matrix) or matrix.format != "csr":
-        raise ValueError(f"{name} must be a scipy.sparse CSR matrix, got {type(matrix).__name__}")
-    if matrix.dtype != np.float64:
-        matrix = matrix.astype(np.float64)
-    return sp.csr_matrix(matrix)
-
-
-def _top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top ``n`` columns per row, best first, ties to the lower id; ``-inf`` entries -> -1.
-
-    ``argpartition`` alone picks an arbitrary subset of the scores tied at the cut (which
-    one depends on the CPU's SIMD sort), so rows with more ties at the cut than places left
-    take the lowest ids among them: the same answer on every machine.
-    """
-    if n < scores.shape[1]:
-        part = np.argpartition(-scores, n - 1, axis=1)[:, :n]
-        cut = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
-        above = (scores > cut).sum(axis=1)
-        for row in np.flatnonzero((scores == cut).sum(axis=1) > n - above):
-            tied = np.flatnonzero(scores[row] == cut[row])[: n - above[row]]
-            part[row] = np.concatenate([np.flatnonzero(scores[row] > cut[row]), tied])
-    else:
-        part = np.broadcast_to(np.arange(scores.shape[1]), scores.shape).copy()
-    values = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -values), axis=1) if part.size else part
-    ids = np.take_along_axis(part, order, axis=1)
-    values = np.take_along_axis(values, order, axis=1)
-    ids = np.where(np.isneginf(values), -1, ids)
-    return ids.astype(np.int32), values  # int32 ids, as implicit returns (and its evaluation needs)
 
 
 def scale_plays(user_items: sp.csr_matrix, scaling: str) -> sp.csr_matrix:

@@ -14,13 +14,13 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from lastfm_rec.models.base import Recommender, scale_plays, self_first
+from lastfm_rec.models.base import Recommender, plain, scale_plays
 
 
 def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
     """EASE's item-item weights ``I - P / diag(P)``, ``P = (gram + l2 I)^-1`` (float32)."""
     gram = np.array(gram, dtype=np.float64)
-    gram[np.diag_indices_from(gram)] += l2
+    gram[np.diag_indices_from(gram)] += plain(l2)
     with threadpool_limits(2, "blas"):
         inverse = np.linalg.inv(gram)
     weights = -inverse / np.diag(inverse)
@@ -47,6 +47,7 @@ class EASERecommender(Recommender):
     """
 
     name = "ease"
+    fit_hint = "a larger l2"
 
     def __init__(self, l2: float = 100.0, min_listeners: int = 2,
                  scaling: str = "binary") -> None:
@@ -81,4 +82,4 @@ def weight_rows(model: Recommender, itemids: np.ndarray) -> np.ndarray:
     for row in np.flatnonzero(modelled):
         scores[row] = -np.inf
         scores[row, items] = weights[position[row]]
-    return self_first(scores, itemids)
+    return scores

@@ -31,8 +31,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from lastfm_rec.models.als import ALSRecommender
-from lastfm_rec.models.base import Recommender, scale_plays
+from lastfm_rec.models.base import FitCallback, ModelFitError, Recommender, scale_plays
 from lastfm_rec.models.ease import ease_weights, modelled_items, weight_rows
+from lastfm_rec.ops import normalize_rows
 
 
 def tag_vectors(item_tags: sp.csr_matrix) -> sp.csr_matrix:
@@ -42,12 +43,7 @@ def tag_vectors(item_tags: sp.csr_matrix) -> sp.csr_matrix:
     document_frequency = np.bincount(weighted.indices, minlength=weighted.shape[1])
     idf = np.log(weighted.shape[0] / np.maximum(document_frequency, 1))
     weighted = sp.csr_matrix(weighted @ sp.diags(idf))
-    return _unit_rows(weighted)
-
-
-def _unit_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
-    return sp.csr_matrix(sp.diags(1.0 / np.maximum(norms, 1e-12)) @ matrix)
+    return normalize_rows(weighted)
 
 
 def _scale_rows(scores: np.ndarray) -> np.ndarray:
@@ -82,6 +78,8 @@ class HybridRecommender(Recommender):
     """
 
     name = "hybrid"
+    iterative = True  # its ALS part
+    fit_hint = "a larger l2 or als_regularization"
     side_params = ("item_tags", "user_friends")
 
     def __init__(self, item_tags: sp.csr_matrix | None = None,
@@ -101,7 +99,8 @@ class HybridRecommender(Recommender):
         return ALSRecommender(factors=self.als_factors, regularization=self.als_regularization,
                               alpha=self.als_alpha, scaling=self.als_scaling)
 
-    def _fit(self, user_items: sp.csr_matrix) -> None:
+    def _fit(self, user_items: sp.csr_matrix, show_progress: bool = False,
+             callback: FitCallback | None = None) -> None:
         if self.item_tags is not None and self.item_tags.shape[0] != self.n_items:
             raise ValueError(f"item_tags has {self.item_tags.shape[0]} rows, the play matrix "
                              f"{self.n_items} artists")
@@ -122,7 +121,13 @@ class HybridRecommender(Recommender):
             mean_friend = sp.diags(1.0 / np.maximum(degree, 1)) @ sp.csr_matrix(
                 self.user_friends, dtype=np.float64)
             self.friend_plays_ = sp.csr_matrix(mean_friend @ scale_plays(user_items, "binary"))
-        self.als_ = self._als().fit(user_items) if self.als_weight else None
+        self.als_ = None
+        if self.als_weight:
+            try:
+                self.als_ = self._als().fit(user_items, show_progress=show_progress,
+                                            callback=callback)
+            except ModelFitError as error:
+                raise ModelFitError(self._diverged("its ALS part's factors")) from error
 
     def _score(self, userids: np.ndarray, user_items: sp.csr_matrix,
                recalculate_user: bool) -> np.ndarray:
@@ -134,7 +139,7 @@ class HybridRecommender(Recommender):
         ease[:, self.items_] = query @ self.weights_
         scores = _scale_rows(ease)
         if self.tags_ is not None and self.tag_weight:
-            profile = _unit_rows(sp.csr_matrix(played @ self.tags_))
+            profile = normalize_rows(sp.csr_matrix(played @ self.tags_))
             scores += self.tag_weight * _scale_rows((profile @ self.tags_.T).toarray())
         if self.als_ is not None:
             scores += self.als_weight * _scale_rows(

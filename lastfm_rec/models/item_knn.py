@@ -3,34 +3,11 @@ artists they played."""
 
 from __future__ import annotations
 
-import numpy as np
 import scipy.sparse as sp
 from implicit.nearest_neighbours import bm25_weight, tfidf_weight
 
 from lastfm_rec.models.base import ItemSimilarityRecommender, scale_plays
-
-
-def top_k_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
-    """Keep the ``k`` largest entries of each row (ties to the lower column)."""
-    matrix = sp.csr_matrix(matrix)
-    matrix.eliminate_zeros()
-    counts = np.diff(matrix.indptr)
-    if counts.size == 0 or counts.max(initial=0) <= k:
-        return matrix
-    rows = np.repeat(np.arange(matrix.shape[0]), counts)
-    order = np.lexsort((matrix.indices, -matrix.data, rows))
-    rank = np.empty(matrix.nnz, dtype=np.int64)
-    rank[order] = np.arange(matrix.nnz) - np.repeat(matrix.indptr[:-1], counts)
-    keep = rank < k
-    result = sp.csr_matrix((matrix.data[keep], (rows[keep], matrix.indices[keep])),
-                           shape=matrix.shape)
-    result.sort_indices()
-    return result
-
-
-def _unit_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
-    return sp.csr_matrix(sp.diags(1.0 / np.maximum(norms, 1e-12)) @ matrix)
+from lastfm_rec.ops import row_norms, top_k_per_row
 
 
 class ItemKNNRecommender(ItemSimilarityRecommender):
@@ -68,7 +45,7 @@ class ItemKNNRecommender(ItemSimilarityRecommender):
             weighted = sp.csr_matrix(tfidf_weight(item_users))
         else:
             raise ValueError(f"unknown weighting {self.weighting!r}; use cosine, bm25 or tfidf")
-        norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
+        norms = row_norms(weighted)
         gram = sp.csr_matrix(weighted @ weighted.T)
         gram.setdiag(0)
         coo = gram.tocoo()

@@ -7,13 +7,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from lastfm_rec.models.base import ItemSimilarityRecommender, scale_plays
-from lastfm_rec.models.item_knn import top_k_per_row
+from lastfm_rec.ops import normalize_rows, top_k_per_row
 
 
 def _row_stochastic(matrix: sp.csr_matrix, power: float) -> sp.csr_matrix:
-    matrix = sp.csr_matrix(matrix, copy=True)
-    sums = np.asarray(matrix.sum(axis=1)).ravel()
-    matrix = sp.csr_matrix(sp.diags(1.0 / np.maximum(sums, 1e-12)) @ matrix)
+    matrix = normalize_rows(sp.csr_matrix(matrix), "l1")
     matrix.data = matrix.data ** power
     return matrix
 

@@ -3,20 +3,25 @@ gradient descent on the MSE of min-max scaled play counts over observed entries 
 L2 and "gravity" penalties (:func:`lastfm_rec.cfmodel.build_model`).
 
 Unplayed artists enter the loss only through the gravity term, so nothing teaches the model
-that a played artist should outrank an unplayed one. On the real test split it scores
-NDCG@10 0.0005, below a random order (0.0010): its top artists have about 2 listeners each,
-while held-out listens lean to popular artists. It is here to measure exactly that.
+that a played artist should outrank an unplayed one. On the real test split (seed 42,
+defaults) it scores NDCG@10 0.0003, below a random order (0.0010): its top artists have about
+2 listeners each, while held-out listens lean to popular artists. It is here to measure
+exactly that. Users and artists without a training entry get zero embeddings (as ALS leaves
+them), not their random start.
 """
 
 from __future__ import annotations
+
+import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from lastfm_rec.models.base import FactorRecommender
+from lastfm_rec.foldin import fold_in, similar_users_embedding
+from lastfm_rec.models.base import FactorRecommender, FitCallback
 from lastfm_rec.preprocessing import WeightScaler, outlier_threshold
-from lastfm_rec.recommend import fold_in, similar_users_embedding
 
 FOLD_INS = ("least-squares", "similar-users")
 
@@ -47,6 +52,8 @@ class SGDMFRecommender(FactorRecommender):
     """
 
     name = "sgd-mf"
+    iterative = True
+    fit_hint = "a smaller learning_rate or init_stddev"
 
     def __init__(self, embedding_dim: int = 10, regularization_coeff: float = 0.2,
                  gravity_coeff: float = 0.5, init_stddev: float = 1.0,
@@ -61,7 +68,8 @@ class SGDMFRecommender(FactorRecommender):
         self.remove_outliers, self.quantile, self.seed = remove_outliers, quantile, seed
         self.fold_in, self.n_similar = fold_in, n_similar
 
-    def _fit(self, user_items: sp.csr_matrix) -> None:
+    def _fit(self, user_items: sp.csr_matrix, show_progress: bool = False,
+             callback: FitCallback | None = None) -> None:
         from lastfm_rec.cfmodel import build_model  # TensorFlow: imported only when needed
 
         coo = user_items.tocoo()
@@ -72,18 +80,22 @@ class SGDMFRecommender(FactorRecommender):
         self.scale_ = np.array([scaler.minimum, scaler.maximum])
         ratings = pd.DataFrame({"u_id": coo.row[keep], "a_id": coo.col[keep],
                                 "w_mm": scaler.transform(coo.data[keep])})
-        model = build_model(ratings, embedding_dim=self.embedding_dim,
-                            regularization_coeff=self.regularization_coeff,
-                            gravity_coeff=self.gravity_coeff, init_stddev=self.init_stddev,
-                            holdout_fraction=0.0, seed=self.seed, n_users=self.n_users,
-                            n_artists=self.n_items, solver="sgd")
+        model = build_model(ratings, embedding_dim=int(self.embedding_dim),
+                            regularization_coeff=float(self.regularization_coeff),
+                            gravity_coeff=float(self.gravity_coeff),
+                            init_stddev=float(self.init_stddev), holdout_fraction=0.0,
+                            seed=int(self.seed), n_users=self.n_users, n_artists=self.n_items,
+                            solver="sgd")
         try:
-            model.train(self.num_iterations, learning_rate=self.learning_rate,
-                        plot_results=False, progress=False)
+            _train(model, int(self.num_iterations), float(self.learning_rate), show_progress,
+                   callback)
             self.user_factors = np.asarray(model.embeddings["u_id"], dtype=np.float64)
             self.item_factors = np.asarray(model.embeddings["a_id"], dtype=np.float64)
         finally:
             model.close()
+        # Rows nothing trained keep their random start: zero them, as ALS leaves them.
+        self.user_factors[np.bincount(coo.row[keep], minlength=self.n_users) == 0] = 0.0
+        self.item_factors[np.bincount(coo.col[keep], minlength=self.n_items) == 0] = 0.0
         self.n_observed_ = np.array(int(keep.sum()))
 
     def _scaled(self, user_items: sp.csr_matrix) -> sp.csr_matrix:
@@ -122,3 +134,22 @@ class SGDMFRecommender(FactorRecommender):
 
     def _state(self) -> dict:
         return {**super()._state(), "scale_": self.scale_, "n_observed_": self.n_observed_}
+
+
+def _train(model: Any, iterations: int, learning_rate: float, show_progress: bool,
+           callback: FitCallback | None) -> None:
+    """``model.train`` for ``iterations`` steps; with a ``callback``, in chunks of the
+    history's recording interval (the same steps), calling it after each chunk."""
+    if callback is None:
+        model.train(iterations, learning_rate=learning_rate, plot_results=False,
+                    progress=show_progress)
+        return
+    from lastfm_rec.cfmodel import RECORD_EVERY_SGD
+
+    started = time.perf_counter()
+    while model.iteration < iterations:
+        chunk = min(RECORD_EVERY_SGD, iterations - model.iteration)
+        model.train(chunk, learning_rate=learning_rate, plot_results=False,
+                    progress=show_progress)
+        callback(model.iteration, time.perf_counter() - started,
+                 float(model.history["total_loss"].iloc[-1]))

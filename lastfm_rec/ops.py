@@ -1,0 +1,132 @@
+"""Numeric primitives shared by every layer: the CSR check, top-N selection and row
+normalisation.
+
+One definition of each, used by the models, the evaluation, ``recommend`` and the service,
+so a ranking or a cosine means the same thing everywhere. Imports nothing from the package
+(``implicit`` only when a matrix must be converted), so any layer may use it.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+
+#: The score ``implicit`` gives a candidate that is ranked but filtered (``items=`` with an
+#: already liked artist): the most negative float32.
+FILTERED_SCORE = float(-np.finfo(np.float32).max)
+
+
+def check_csr(matrix: Any, name: str = "user_items", convert: bool = False) -> sp.csr_matrix:
+    """``matrix`` as a scipy CSR matrix.
+
+    Parameters
+    ----------
+    matrix
+        The input to check.
+    name
+        How error messages call it.
+    convert
+        Convert other scipy.sparse formats (COO, LIL, CSC, ...) to CSR with
+        ``implicit.utils.ParameterWarning``, as ``implicit``'s ``fit`` does; otherwise any
+        format but CSR raises ``ValueError``, as ``implicit``'s ``recommend`` does.
+
+    Raises
+    ------
+    ValueError
+        ``matrix`` is not a scipy sparse matrix (or not CSR, without ``convert``).
+    """
+    if sp.issparse(matrix) and matrix.format == "csr":
+        return matrix
+    if not (convert and sp.issparse(matrix)):
+        raise ValueError(f"{name} must be a scipy.sparse CSR matrix, got "
+                         f"{type(matrix).__name__}: convert it with .tocsr()")
+    from implicit.utils import ParameterWarning
+
+    started = time.perf_counter()
+    converted = sp.csr_matrix(matrix)
+    warnings.warn(f"{name}: expected CSR input, got {type(matrix).__name__}; converting it took "
+                  f"{time.perf_counter() - started:.3f} seconds", ParameterWarning, stacklevel=3)
+    return converted
+
+
+def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` best columns of each row of ``scores``, best first.
+
+    Selection uses ``argpartition`` (no full sort); equal scores go to the lower column, at
+    the cut too: ``argpartition`` alone picks an arbitrary subset of the scores tied there
+    (which one depends on the CPU's SIMD sort), so rows with more ties at the cut than places
+    left take the lowest ids among them, the same answer on every machine. Entries scored
+    ``-inf`` are never returned: their places hold id ``-1`` (and score ``-inf``), so a row
+    with fewer than ``n`` finite scores is padded.
+
+    Returns
+    -------
+    tuple
+        ``(ids, values)``: int32 ids (as ``implicit`` returns, and its evaluation needs) and
+        the scores in the input's dtype, both of shape ``(rows, min(n, columns))``.
+    """
+    scores = np.atleast_2d(scores)
+    n = min(n, scores.shape[1])
+    if n < scores.shape[1]:
+        part = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+        cut = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
+        above = (scores > cut).sum(axis=1)
+        for row in np.flatnonzero((scores == cut).sum(axis=1) > n - above):
+            tied = np.flatnonzero(scores[row] == cut[row])[: n - above[row]]
+            part[row] = np.concatenate([np.flatnonzero(scores[row] > cut[row]), tied])
+    else:
+        part = np.broadcast_to(np.arange(scores.shape[1]), scores.shape).copy()
+    values = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -values), axis=1) if part.size else part
+    ids = np.take_along_axis(part, order, axis=1)
+    values = np.take_along_axis(values, order, axis=1)
+    ids = np.where(np.isneginf(values), -1, ids)
+    return ids.astype(np.int32), values
+
+
+def row_norms(matrix: np.ndarray | sp.spmatrix, norm: Literal["l2", "l1"] = "l2") -> np.ndarray:
+    """The L2 (or L1) norm of each row of a dense array or sparse matrix."""
+    if sp.issparse(matrix):
+        if norm == "l1":
+            return np.asarray(abs(matrix).sum(axis=1)).ravel()
+        return np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    if norm == "l1":
+        return np.abs(matrix).sum(axis=1)
+    return np.linalg.norm(matrix, axis=1)
+
+
+def normalize_rows(matrix: np.ndarray | sp.spmatrix,
+                   norm: Literal["l2", "l1"] = "l2") -> np.ndarray | sp.csr_matrix:
+    """Each row divided by its L2 (unit vectors, for cosines) or L1 (row-stochastic) norm.
+
+    All-zero rows stay zero (never NaN). A sparse input gives a CSR matrix, a dense one a
+    float array of its shape.
+    """
+    norms = row_norms(matrix, norm)
+    if sp.issparse(matrix):
+        return sp.csr_matrix(sp.diags(1.0 / np.maximum(norms, 1e-12)) @ matrix)
+    matrix = np.asarray(matrix, dtype=np.float64)
+    return matrix / np.maximum(norms, 1e-12)[:, None]
+
+
+def top_k_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """Keep the ``k`` largest entries of each row of a sparse matrix (ties to the lower
+    column)."""
+    matrix = sp.csr_matrix(matrix)
+    matrix.eliminate_zeros()
+    counts = np.diff(matrix.indptr)
+    if counts.size == 0 or counts.max(initial=0) <= k:
+        return matrix
+    rows = np.repeat(np.arange(matrix.shape[0]), counts)
+    order = np.lexsort((matrix.indices, -matrix.data, rows))
+    rank = np.empty(matrix.nnz, dtype=np.int64)
+    rank[order] = np.arange(matrix.nnz) - np.repeat(matrix.indptr[:-1], counts)
+    keep = rank < k
+    result = sp.csr_matrix((matrix.data[keep], (rows[keep], matrix.indices[keep])),
+                           shape=matrix.shape)
+    result.sort_indices()
+    return result

@@ -1,0 +1,32 @@
+"""The registered model names as test parameters: a model that needs an install extra
+(``lastfm_rec.models.EXTRAS``, e.g. Spark) is skipped where the extra is not installed."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from lastfm_rec import models
+
+#: Settings for the contract's 50 x 50 checkerboard and other tiny matrices (the registry
+#: defaults are tuned for 1892 x 17632). A new model that needs smaller settings adds them here.
+SMALL: dict[str, dict] = {
+    "als": {"factors": 3, "regularization": 0.0, "alpha": 1.0},
+    "hybrid": {"als_factors": 3, "als_regularization": 0.0, "als_alpha": 1.0},
+    "sgd-mf": {"embedding_dim": 4, "num_iterations": 300, "learning_rate": 5.0},
+}
+#: Extra -> the module that shows it is installed.
+EXTRA_MODULES = {"spark": "pyspark"}
+
+
+def registered() -> list:
+    """``pytest.param`` per registered name, with a skip mark when its extra is missing."""
+    extras = getattr(models, "EXTRAS", {})
+    cases = []
+    for name in models.available():
+        module = EXTRA_MODULES.get(extras.get(name, ""), extras.get(name))
+        missing = module is not None and importlib.util.find_spec(module) is None
+        cases.append(pytest.param(name, id=name, marks=pytest.mark.skipif(
+            missing, reason=f"{name} needs the {extras.get(name)} extra")))
+    return cases
