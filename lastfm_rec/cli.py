@@ -191,7 +191,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
         print(f"{entry.size / 1e6:10.1f} MB  {entry.model or '(unfinished write)':12s} "
               f"{entry.path.name}")
     total = sum(entry.size for entry in found)
-    verb = "deleted" if args.clear else "in"
+    verb = "deleted from" if args.clear else "in"
     print(f"{len(found)} files, {total / 1e6:.1f} MB {verb} {cache_dir()}")
     return 0
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -146,3 +150,24 @@ def test_entries_and_clear(study, folder) -> None:
     assert clear() == listed
     assert [p.name for p in folder.iterdir()] == ["notes.txt"]
     assert entries(folder / "absent") == []
+
+
+def test_cache_command_lists_and_clears(study, tmp_path) -> None:
+    folder = tmp_path / "cache"
+    save_model(create("popularity").fit(study.plays), folder / "popularity-abc.npz")
+    size = (folder / "popularity-abc.npz").stat().st_size
+    command = shutil.which("lastfm-rec", path=str(Path(sys.executable).parent))
+    env = {**os.environ, cache.CACHE_ENV: str(folder)}
+
+    def run(*args: str) -> list[str]:
+        result = subprocess.run([command, "cache", *args], capture_output=True, text=True,
+                                env=env, timeout=120, check=False)
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+        return result.stdout.splitlines()
+
+    listed = run()
+    assert listed[0].split() == [f"{size / 1e6:.1f}", "MB", "popularity", "popularity-abc.npz"]
+    assert listed[1] == f"1 files, {size / 1e6:.1f} MB in {folder}"
+    assert run("--clear")[-1] == f"1 files, {size / 1e6:.1f} MB deleted from {folder}"
+    assert list(folder.iterdir()) == []
+    assert run() == [f"0 files, 0.0 MB in {folder}"]
