@@ -20,7 +20,7 @@ import hashlib
 import io
 import json
 import os
-import tempfile
+import secrets
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -143,11 +143,11 @@ def save_model(model: Recommender, path: Path) -> None:
     Float64 arrays are stored as float32; :func:`load_model` gives them back as float64.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                    suffix=_TEMP_SUFFIX)
-    os.close(handle)
-    temp = Path(name)
+    # Unique per writer; created here ("x") so it gets the usual permissions, as the cache
+    # file it becomes.
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{_TEMP_SUFFIX}")
     try:
+        temp.open("xb").close()
         model.save(temp)
         with np.load(temp, allow_pickle=False) as stored:
             arrays = {key: stored[key] for key in stored.files}
@@ -188,8 +188,8 @@ def load_model(path: Path, expected_class: str, shape: tuple[int, int]) -> Recom
     except _READ_ERRORS as exc:
         raise _Damaged(f"unreadable: {_one_line(exc)}") from exc
     manifest = _check(arrays, expected_class, shape)
-    restored = {key: value.astype(manifest[key]["dtype"]) for key, value in arrays.items()
-                if key in manifest}
+    restored = {key: value.astype(manifest[key]["dtype"], copy=False)
+                for key, value in arrays.items() if key in manifest}
     del arrays
     buffer = io.BytesIO()
     np.savez(buffer, **restored)

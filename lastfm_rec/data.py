@@ -4,9 +4,12 @@ Owns everything between the GroupLens zip and the raw pandas tables: where the d
 is (explicit argument > ``LASTFM_REC_DATA`` > ``data/hetrec2011-lastfm-2k`` in the project),
 an all-or-nothing download that checks sizes and SHA-256 before anything lands in the data
 folder, and one loader per ``.dat`` file that returns typed columns. Every problem with the
-files surfaces as a one-line :class:`DataError` that names the file and says what to do, so
-callers (and the CLI) never show a pandas traceback. Cleaning and re-indexing belong to
-``preprocessing``.
+files (wrong field counts, values that are not whole numbers, negative play counts, invalid
+UTF-8, a missing header, repeated ids) surfaces as a one-line :class:`DataError` that names
+the file and line and says what to do, so callers (and the CLI) never show a pandas
+traceback. Files that load but differ from the published release give one
+:class:`DataDifferenceWarning` per :func:`load_dataset`: any data in the format works, only
+the figures differ. Cleaning and re-indexing belong to ``preprocessing``.
 """
 
 from __future__ import annotations
