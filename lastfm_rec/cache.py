@@ -48,8 +48,8 @@ class CacheWarning(UserWarning):
     """A cached model could not be used (damaged, or written by another version)."""
 
 
-class _Damaged(Exception):
-    """Why a cache file cannot be used (one line)."""
+class DamagedCacheError(Exception):
+    """A cache file that cannot be used, and why (one line); :func:`cached_model` refits."""
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def cached_model(data_dir: Path, model_name: str, shape: tuple[int, int],
     if path.exists():
         try:
             return load_model(path, expected, shape)
-        except _Damaged as exc:
+        except DamagedCacheError as exc:
             warnings.warn(f"cache {path} is damaged ({exc}); retraining", CacheWarning,
                           stacklevel=2)
     model = fit()
@@ -178,7 +178,7 @@ def load_model(path: Path, expected_class: str, shape: tuple[int, int]) -> Recom
 
     Raises
     ------
-    _Damaged
+    DamagedCacheError
         The file cannot be read, lacks the format version or manifest, holds other arrays
         or shapes than its manifest, another model, or a model of another shape.
     """
@@ -186,7 +186,7 @@ def load_model(path: Path, expected_class: str, shape: tuple[int, int]) -> Recom
         with path.open("rb") as handle, np.load(handle, allow_pickle=False) as stored:
             arrays = {key: stored[key] for key in stored.files}
     except _READ_ERRORS as exc:
-        raise _Damaged(f"unreadable: {_one_line(exc)}") from exc
+        raise DamagedCacheError(f"unreadable: {_one_line(exc)}") from exc
     manifest = _check(arrays, expected_class, shape)
     restored = {key: value.astype(manifest[key]["dtype"], copy=False)
                 for key, value in arrays.items() if key in manifest}
@@ -198,33 +198,34 @@ def load_model(path: Path, expected_class: str, shape: tuple[int, int]) -> Recom
     try:
         return Recommender.load(buffer)
     except _READ_ERRORS as exc:
-        raise _Damaged(f"not a saved model: {_one_line(exc)}") from exc
+        raise DamagedCacheError(f"not a saved model: {_one_line(exc)}") from exc
 
 
 def _check(arrays: dict[str, np.ndarray], expected_class: str,
            shape: tuple[int, int]) -> dict[str, dict]:
     """The manifest, after checking the arrays against it and the expected model."""
     if _FORMAT not in arrays or _MANIFEST not in arrays:
-        raise _Damaged("no cache format version")
+        raise DamagedCacheError("no cache format version")
     if arrays[_FORMAT].shape != () or int(arrays[_FORMAT]) != FORMAT_VERSION:
-        raise _Damaged(f"format {arrays[_FORMAT]}, expected {FORMAT_VERSION}")
+        raise DamagedCacheError(f"format {arrays[_FORMAT]}, expected {FORMAT_VERSION}")
     try:
         manifest = json.loads(str(arrays[_MANIFEST]))
         wanted = {key: tuple(entry["shape"]) for key, entry in manifest.items()}
         dtypes = {np.dtype(entry["dtype"]) for entry in manifest.values()}
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise _Damaged(f"unreadable manifest: {_one_line(exc)}") from exc
+        raise DamagedCacheError(f"unreadable manifest: {_one_line(exc)}") from exc
     found = {key: value.shape for key, value in arrays.items() if key not in (_FORMAT,
                                                                               _MANIFEST)}
     if found != wanted:
         odd = sorted(set(found.items()) ^ set(wanted.items()))[0][0]
-        raise _Damaged(f"array {odd} missing, extra or of the wrong shape")
+        raise DamagedCacheError(f"array {odd} missing, extra or of the wrong shape")
     if any(dtype.hasobject for dtype in dtypes):
-        raise _Damaged("object arrays")
+        raise DamagedCacheError("object arrays")
     if "__class__" not in found or str(arrays["__class__"]) != expected_class:
-        raise _Damaged(f"holds {arrays.get('__class__', 'no model')}, not a {expected_class}")
+        held = arrays.get("__class__", "no model")
+        raise DamagedCacheError(f"holds {held}, not a {expected_class}")
     if "__shape__" not in found or tuple(int(v) for v in arrays["__shape__"]) != tuple(shape):
-        raise _Damaged(f"fitted on another play matrix than {shape[0]} x {shape[1]}")
+        raise DamagedCacheError(f"fitted on another play matrix than {shape[0]} x {shape[1]}")
     return manifest
 
 

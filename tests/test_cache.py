@@ -119,9 +119,9 @@ def test_damaged_cache_warns_once_and_is_refitted(study, synthetic_dir, folder,
 def test_another_model_or_shape_is_damaged(study, tmp_path) -> None:
     path = tmp_path / "model.npz"
     save_model(create("popularity").fit(study.plays), path)
-    with pytest.raises(cache._Damaged, match="holds PopularityRecommender, not a Item"):
+    with pytest.raises(cache.DamagedCacheError, match="holds PopularityRecommender, not a Item"):
         load_model(path, "ItemKNNRecommender", study.plays.shape)
-    with pytest.raises(cache._Damaged, match="another play matrix"):
+    with pytest.raises(cache.DamagedCacheError, match="another play matrix"):
         load_model(path, "PopularityRecommender", (study.plays.shape[0] + 1, 5))
 
 
