@@ -205,7 +205,7 @@ def _check(arrays: dict[str, np.ndarray], expected_class: str,
            shape: tuple[int, int]) -> dict[str, dict]:
     """The manifest, after checking the arrays against it and the expected model."""
     if _FORMAT not in arrays or _MANIFEST not in arrays:
-        raise DamagedCacheError("no cache format version")
+        raise DamagedCacheError("no cache format version: not written by this version")
     if arrays[_FORMAT].shape != () or int(arrays[_FORMAT]) != FORMAT_VERSION:
         raise DamagedCacheError(f"format {arrays[_FORMAT]}, expected {FORMAT_VERSION}")
     try:

@@ -60,7 +60,7 @@ def test_command_is_installed() -> None:
 def test_help_answers_without_importing_heavy_libraries() -> None:
     result = run("--help", cache=Path("/nonexistent"))
     assert result.returncode == 0
-    for command in ("data", "recommend", "neighbors", "evaluate", "models"):
+    for command in ("data", "recommend", "neighbors", "evaluate", "models", "cache"):
         assert command in result.stdout
     probe = ("import sys; from lastfm_rec.cli import build_parser; build_parser(); "
              "print(sorted(m for m in ('tensorflow', 'pandas', 'implicit') if m in sys.modules))")
