@@ -224,19 +224,24 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (130 after Ctrl-C, with one line)."""
     try:
-        args = build_parser().parse_args(argv)
-        handler: Callable[[argparse.Namespace], int] = args.handler
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
-            try:
-                return handler(args)
-            except _user_errors() as exc:
-                message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-                print(f"error: {message}", file=sys.stderr)
-                return EXIT_USAGE
+            return _run(argv)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    """Parse and run; user mistakes become one ``error:`` line and exit status 2."""
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except _user_errors() as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":
