@@ -171,3 +171,15 @@ def test_cache_command_lists_and_clears(study, tmp_path) -> None:
     assert run("--clear")[-1] == f"1 files, {size / 1e6:.1f} MB deleted from {folder}"
     assert list(folder.iterdir()) == []
     assert run() == [f"0 files, 0.0 MB in {folder}"]
+
+
+def test_unwritable_cache_warns_and_answers(study, synthetic_dir, tmp_path,
+                                            monkeypatch) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(cache.CACHE_ENV, str(blocker))
+    with pytest.warns(CacheWarning, match=f"cannot write the cache {blocker}/popularity-"):
+        model = cached_model(synthetic_dir, "popularity", study.plays.shape,
+                             lambda: create("popularity").fit(study.plays))
+    assert model.n_items == study.plays.shape[1]
+    assert blocker.read_text() == "not a folder"

@@ -568,3 +568,7 @@ def test_differing_files_give_one_warning_and_load(broken_dir: Path,
     assert message.count(".dat (") == 2
     assert "figures will differ from the original's" in message
     assert len(dataset.user_tagged) < content.count(b"\n") / 5
+
+
+def test_real_data_is_the_release(real_data_dir: Path) -> None:
+    assert data.release_differences(real_data_dir) == []
