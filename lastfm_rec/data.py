@@ -732,7 +732,9 @@ def release_differences(folder: Path,
     -------
     list of str
         One entry per differing file, ``name (N bytes, the release has M)`` when the sizes
-        differ (a cut-off copy shows here), else ``name (other content)``.
+        differ (a cut-off copy shows here), else ``name (other content)``. A file whose
+        last line has no line break (every line of the release has one) is marked
+        ``cut off?``: a cut inside the last field leaves the line's field count intact.
     """
     differing = []
     for name, (size, digest) in checksums.items():
@@ -741,10 +743,17 @@ def release_differences(folder: Path,
             continue
         actual = path.stat().st_size
         if actual != size:
-            differing.append(f"{name} ({actual} bytes, the release has {size})")
+            cut = "; no line break at the end: cut off?" if not _ends_a_line(path) else ""
+            differing.append(f"{name} ({actual} bytes, the release has {size}{cut})")
         elif _sha256(path) != digest:
             differing.append(f"{name} (other content)")
     return differing
+
+
+def _ends_a_line(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(max(path.stat().st_size - 1, 0))
+        return handle.read(1) in (b"\n", b"\r", b"")
 
 
 def load_dataset(data_dir: str | Path | None = None, download: bool = False) -> Dataset:

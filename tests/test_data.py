@@ -572,3 +572,16 @@ def test_differing_files_give_one_warning_and_load(broken_dir: Path,
 
 def test_real_data_is_the_release(real_data_dir: Path) -> None:
     assert data.release_differences(real_data_dir) == []
+
+
+def test_cut_inside_the_last_field_is_flagged(broken_dir: Path, no_env: pytest.MonkeyPatch) -> None:
+    checksums = use_as_release(broken_dir, no_env)
+    tagged = broken_dir / "user_taggedartists.dat"
+    content = tagged.read_bytes()
+    cut = content.index(b"\n", len(content) // 2) - 2  # the year loses its last two digits
+    tagged.write_bytes(content[:cut])
+    with pytest.warns(DataDifferenceWarning) as record:
+        load_dataset(broken_dir)
+    assert (f"user_taggedartists.dat ({cut} bytes, the release has "
+            f"{checksums['user_taggedartists.dat'][0]}; no line break at the end: cut off?)"
+            ) in str(record[0].message)
