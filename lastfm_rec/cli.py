@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command ended by Ctrl-C
 # The tuned ALS: for a new user from a rec sheet it ranks within 2% of the hybrid (which is
 # best for known users, notebooks/05_ranking_evaluation) and caches in 20 MB instead of 0.5 GB.
 DEFAULT_MODEL = "als"
@@ -105,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("models", help="list the registered models and settings")
     listing.set_defaults(handler=_cmd_models)
+
+    cache = commands.add_parser("cache", help="list the cached models (--clear deletes them)")
+    cache.add_argument("--clear", action="store_true", help="delete every cached model")
+    cache.set_defaults(handler=_cmd_cache)
     return parser
 
 
@@ -177,6 +183,19 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from lastfm_rec.cache import cache_dir, clear, entries
+
+    found = clear() if args.clear else entries()
+    for entry in found:
+        print(f"{entry.size / 1e6:10.1f} MB  {entry.model or '(unfinished write)':12s} "
+              f"{entry.path.name}")
+    total = sum(entry.size for entry in found)
+    verb = "deleted from" if args.clear else "in"
+    print(f"{len(found)} files, {total / 1e6:.1f} MB {verb} {cache_dir()}")
+    return 0
+
+
 def _print_table(table: Any, args: argparse.Namespace, title: str) -> None:
     measure = args.measure or "the model's own score"
     if args.json:
@@ -196,8 +215,25 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return DataError, RecSheetError, KeyError, ValueError
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: Any = None, line: str | None = None) -> None:
+    """Warnings as one ``warning:`` line on stderr, without the source location."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; returns the exit status."""
+    """Run the command; returns the exit status (130 after Ctrl-C, with one line)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return _run(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    """Parse and run; user mistakes become one ``error:`` line and exit status 2."""
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:

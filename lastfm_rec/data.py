@@ -4,9 +4,12 @@ Owns everything between the GroupLens zip and the raw pandas tables: where the d
 is (explicit argument > ``LASTFM_REC_DATA`` > ``data/hetrec2011-lastfm-2k`` in the project),
 an all-or-nothing download that checks sizes and SHA-256 before anything lands in the data
 folder, and one loader per ``.dat`` file that returns typed columns. Every problem with the
-files surfaces as a one-line :class:`DataError` that names the file and says what to do, so
-callers (and the CLI) never show a pandas traceback. Cleaning and re-indexing belong to
-``preprocessing``.
+files (wrong field counts, values that are not whole numbers, negative play counts, invalid
+UTF-8, a missing header, repeated ids) surfaces as a one-line :class:`DataError` that names
+the file and line and says what to do, so callers (and the CLI) never show a pandas
+traceback. Files that load but differ from the published release give one
+:class:`DataDifferenceWarning` per :func:`load_dataset`: any data in the format works, only
+the figures differ. Cleaning and re-indexing belong to ``preprocessing``.
 """
 
 from __future__ import annotations
@@ -62,6 +65,10 @@ _DOWNLOAD_HINT = "run `lastfm-rec data` to download it, or set LASTFM_REC_DATA t
 _CHUNK = 1 << 16
 _TIMEOUT = 60  # seconds without data before a download is given up
 _LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+class DataDifferenceWarning(UserWarning):
+    """The data files are not the published release (other data, or a damaged copy)."""
 
 
 class DataError(Exception):
@@ -405,15 +412,20 @@ class _Table:
     columns: tuple[str, ...]  # as in the file's header
     integer: tuple[str, ...]
     encoding: str = "utf-8"
+    key: tuple[str, ...] = ()  # columns that identify a row: no two rows may share them
+    non_negative: tuple[str, ...] = ()
 
 
-_ARTISTS = _Table("artists.dat", ("id", "name", "url", "pictureURL"), ("id",))
-_TAGS = _Table("tags.dat", ("tagID", "tagValue"), ("tagID",), "latin-1")
+_ARTISTS = _Table("artists.dat", ("id", "name", "url", "pictureURL"), ("id",), key=("id",))
+_TAGS = _Table("tags.dat", ("tagID", "tagValue"), ("tagID",), "latin-1", key=("tagID",))
 _USER_ARTISTS = _Table("user_artists.dat", ("userID", "artistID", "weight"),
-                       ("userID", "artistID", "weight"))
-_USER_FRIENDS = _Table("user_friends.dat", ("userID", "friendID"), ("userID", "friendID"))
+                       ("userID", "artistID", "weight"), key=("userID", "artistID"),
+                       non_negative=("weight",))
+_USER_FRIENDS = _Table("user_friends.dat", ("userID", "friendID"), ("userID", "friendID"),
+                       key=("userID", "friendID"))
 _TAGGED_COLUMNS = ("userID", "artistID", "tagID", "day", "month", "year")
-_USER_TAGGED = _Table("user_taggedartists.dat", _TAGGED_COLUMNS, _TAGGED_COLUMNS)
+_USER_TAGGED = _Table("user_taggedartists.dat", _TAGGED_COLUMNS, _TAGGED_COLUMNS,
+                      key=("userID", "artistID", "tagID"))
 _STAMP_COLUMNS = ("userID", "artistID", "tagID", "timestamp")
 _TIMESTAMPS = _Table(OPTIONAL_FILES[0], _STAMP_COLUMNS, _STAMP_COLUMNS)
 
@@ -540,7 +552,30 @@ def _read_table(folder: Path, table: _Table) -> pd.DataFrame:
     if frame.empty:
         raise DataError(f"{path} has a header but no rows: delete it and run `lastfm-rec "
                         "data` to download it again")
+    _check_values(path, frame, table)
     return frame.loc[:, list(table.columns)]
+
+
+def _check_values(path: Path, frame: pd.DataFrame, table: _Table) -> None:
+    """No negative counts, no two rows with the same key (lines counted with the header)."""
+    for column in table.non_negative:
+        negative = np.flatnonzero(frame[column].to_numpy() < 0)
+        if negative.size:
+            row = int(negative[0])
+            raise DataError(f"{path} line {row + 2}: column {column} has "
+                            f"{frame[column].iloc[row]}, a play count cannot be negative; "
+                            f"{_fix_hint(path)}")
+    if not table.key:
+        return
+    repeated = np.flatnonzero(frame.duplicated(list(table.key)).to_numpy())
+    if repeated.size:
+        row = int(repeated[0])
+        values = frame.iloc[row][list(table.key)]
+        same = (frame[list(table.key)] == values).all(axis=1).to_numpy()
+        first = int(np.flatnonzero(same)[0])
+        described = ", ".join(f"{column} {values[column]}" for column in table.key)
+        raise DataError(f"{path} line {row + 2} repeats line {first + 2} ({described}); "
+                        f"{_fix_hint(path)}")
 
 
 def load_artists(data_dir: str | Path | None = None) -> pd.DataFrame:
@@ -689,6 +724,38 @@ class Dataset:
     data_dir: Path
 
 
+def release_differences(folder: Path,
+                        checksums: Mapping[str, tuple[int, str]] = CHECKSUMS) -> list[str]:
+    """The present files whose size or SHA-256 differs from the published release.
+
+    Returns
+    -------
+    list of str
+        One entry per differing file, ``name (N bytes, the release has M)`` when the sizes
+        differ (a cut-off copy shows here), else ``name (other content)``. A file whose
+        last line has no line break (every line of the release has one) is marked
+        ``cut off?``: a cut inside the last field leaves the line's field count intact.
+    """
+    differing = []
+    for name, (size, digest) in checksums.items():
+        path = folder / name
+        if not path.is_file():
+            continue
+        actual = path.stat().st_size
+        if actual != size:
+            cut = "; no line break at the end: cut off?" if not _ends_a_line(path) else ""
+            differing.append(f"{name} ({actual} bytes, the release has {size}{cut})")
+        elif _sha256(path) != digest:
+            differing.append(f"{name} (other content)")
+    return differing
+
+
+def _ends_a_line(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(max(path.stat().st_size - 1, 0))
+        return handle.read(1) in (b"\n", b"\r", b"")
+
+
 def load_dataset(data_dir: str | Path | None = None, download: bool = False) -> Dataset:
     """Load every table.
 
@@ -709,11 +776,17 @@ def load_dataset(data_dir: str | Path | None = None, download: bool = False) -> 
     DataError
         The data is missing (and ``download`` is False), the download failed, or a file is
         malformed.
+
+    Warns
+    -----
+    DataDifferenceWarning
+        Once, naming every file that differs from the published release (the data is still
+        loaded: any data in the HetRec format works, only the figures differ).
     """
     folder = fetch_data(data_dir) if download else find_data_dir(data_dir)
     if folder is None:
         folder = _resolve(None)  # raises the "not found, run `lastfm-rec data`" error
-    return Dataset(
+    dataset = Dataset(
         artists=load_artists(folder),
         tags=load_tags(folder),
         user_artists=load_user_artists(folder),
@@ -722,3 +795,9 @@ def load_dataset(data_dir: str | Path | None = None, download: bool = False) -> 
         user_tagged_timestamps=load_user_tagged_timestamps(folder),
         data_dir=folder,
     )
+    differing = release_differences(folder)
+    if differing:
+        warnings.warn(f"{'; '.join(differing)} in {folder} differ from the published release: "
+                      "figures will differ from the original's", DataDifferenceWarning,
+                      stacklevel=2)
+    return dataset

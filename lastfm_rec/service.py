@@ -1,49 +1,27 @@
 """Serving recommendations: a trained model for the prepared data, cached between calls.
 
 Owns what the command line needs beyond the library: fitting a registered model on all
-listening rows, keeping it on disk (``np.savez``, no pickles) under a key made of the data's
-checksums, the model name and its parameters, and turning a rec sheet's likes or an artist
-name into a ranked table. A cached call imports neither TensorFlow nor trains anything.
+listening rows (kept on disk by :mod:`lastfm_rec.cache`), and turning a rec sheet's likes or
+an artist name into a ranked table. A cached call imports neither TensorFlow nor trains anything.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from lastfm_rec.data import REQUIRED_FILES, Dataset, load_dataset
+from lastfm_rec.cache import cached_model
+from lastfm_rec.data import Dataset, load_dataset
 from lastfm_rec.matrices import load_study, side_data
 from lastfm_rec.models import Recommender, create, side_params
 from lastfm_rec.ops import top_n
 from lastfm_rec.preprocessing import add_popularity_score, add_top_tags, reindex
 from lastfm_rec.recommend import RESULT_COLUMNS, compute_scores, find_artist
-
-CACHE_ENV = "LASTFM_REC_CACHE"
-
-
-def cache_dir() -> Path:
-    """``$LASTFM_REC_CACHE``, else ``$XDG_CACHE_HOME/lastfm-rec``, else ``~/.cache/lastfm-rec``."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "lastfm-rec"
-
-
-def data_fingerprint(data_dir: Path) -> str:
-    """SHA-256 over the required files' contents: changes whenever the data does."""
-    digest = hashlib.sha256()
-    for name in REQUIRED_FILES:
-        digest.update(name.encode())
-        digest.update(hashlib.sha256((data_dir / name).read_bytes()).digest())
-    return digest.hexdigest()
 
 
 @dataclass
@@ -76,33 +54,19 @@ def describe_artists(dataset: Dataset) -> pd.DataFrame:
     return add_popularity_score(artists, dataset.user_artists)
 
 
-def cache_key(fingerprint: str, model_name: str, model: Recommender) -> str:
-    """The cache file's key: the data's fingerprint, the model name and every parameter but
-    the side data (which the data determines)."""
-    return hashlib.sha256(json.dumps([fingerprint, model_name, model.saved_params()],
-                                     sort_keys=True).encode()).hexdigest()[:20]
-
-
 def load_session(data_dir: str | os.PathLike | None, model_name: str) -> Session:
     """The named model fitted on every listening row, from the cache when it is there."""
     dataset = load_dataset(data_dir)
     study = load_study(dataset)
     artists = describe_artists(dataset)
-    key = cache_key(data_fingerprint(dataset.data_dir), model_name, create(model_name))
-    path = cache_dir() / f"{model_name}-{key}.npz"
-    if path.is_file():
-        return Session(artists, study.plays, Recommender.load(path), model_name)
-    print(f"training {model_name} on {study.plays.nnz} listening rows (cached for next "
-          "time) ...", file=sys.stderr, flush=True)
-    model = create(model_name, **side_data(side_params(model_name), study, exclude=None))
-    model.fit(study.plays, show_progress=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    def fit() -> Recommender:
+        print(f"training {model_name} on {study.plays.nnz} listening rows (cached for next "
+              "time) ...", file=sys.stderr, flush=True)
+        model = create(model_name, **side_data(side_params(model_name), study, exclude=None))
+        return model.fit(study.plays, show_progress=False)
+
+    model = cached_model(dataset.data_dir, model_name, study.plays.shape, fit)
     return Session(artists, study.plays, model, model_name)
 
 

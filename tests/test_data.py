@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import shutil
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from lastfm_rec.data import (
     CHECKSUMS,
     OPTIONAL_FILES,
     REQUIRED_FILES,
+    DataDifferenceWarning,
     DataError,
     Dataset,
     find_data_dir,
@@ -462,3 +464,124 @@ def test_real_tags_latin1(real_data_dir: Path) -> None:
 def test_real_verify_and_optional_file(real_data_dir: Path) -> None:
     verify_data(real_data_dir)
     assert load_user_tagged_timestamps(real_data_dir) is None
+
+
+# --------------------------------------------------------------------------- damaged values
+
+
+def test_negative_play_count_names_file_and_line(broken_dir: Path) -> None:
+    rewrite_line(broken_dir / "user_artists.dat", 23,
+                 lambda line: line.rsplit("\t", 1)[0] + "\t-5")
+    with pytest.raises(DataError) as excinfo:
+        load_user_artists(broken_dir)
+    message = one_line(excinfo)
+    assert f"{broken_dir / 'user_artists.dat'} line 23: column weight has -5" in message
+    assert "negative" in message
+
+
+@pytest.mark.parametrize("bad", ["nan", "NaN", "-"])
+def test_nan_play_count_names_file_and_line(broken_dir: Path, bad: str) -> None:
+    rewrite_line(broken_dir / "user_artists.dat", 8,
+                 lambda line: line.rsplit("\t", 1)[0] + "\t" + bad)
+    with pytest.raises(DataError) as excinfo:
+        load_user_artists(broken_dir)
+    assert f"user_artists.dat line 8: column weight has {bad!r}" in one_line(excinfo)
+
+
+@pytest.mark.parametrize(("loader", "file", "key_width"), [
+    (load_user_artists, "user_artists.dat", 2),
+    (load_user_friends, "user_friends.dat", 2),
+    (load_user_tagged, "user_taggedartists.dat", 3),
+    (load_artists, "artists.dat", 1),
+], ids=["user_artists", "user_friends", "user_tagged", "artists"])
+def test_duplicate_rows_name_both_lines(broken_dir: Path, loader: Loader, file: str,
+                                        key_width: int) -> None:
+    path = broken_dir / file
+    lines = path.read_text(encoding="utf-8").split("\n")
+    key = lines[4].split("\t")[:key_width]  # line 5
+    lines[9] = "\t".join(key + lines[9].split("\t")[key_width:])  # line 10 repeats its key
+    path.write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(DataError) as excinfo:
+        loader(broken_dir)
+    message = one_line(excinfo)
+    assert f"{path} line 10 repeats line 5" in message
+
+
+def test_missing_header_names_the_file(broken_dir: Path) -> None:
+    path = broken_dir / "user_friends.dat"
+    path.write_text(path.read_text().split("\n", 1)[1])
+    with pytest.raises(DataError) as excinfo:
+        load_user_friends(broken_dir)
+    message = one_line(excinfo)
+    assert f"{path}: the header (line 1) lacks column userID, friendID" in message
+
+
+def test_truncated_file_is_a_short_row(broken_dir: Path) -> None:
+    path = broken_dir / "user_taggedartists.dat"
+    content = path.read_bytes()
+    cut = content.rindex(b"\t", 0, len(content) // 3)  # mid-line, a few fields in
+    path.write_bytes(content[:cut])
+    lines = content[:cut].count(b"\n") + 1
+    with pytest.raises(DataError) as excinfo:
+        load_user_tagged(broken_dir)
+    message = one_line(excinfo)
+    assert f"{path} line {lines} has" in message and "expected 6 tab-separated" in message
+
+
+# --------------------------------------------------------------------------- the release
+
+
+def use_as_release(folder: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[int, str]]:
+    """Make the files in ``folder`` the published release for this test."""
+    checksums = checksums_of(folder)
+    for name, value in checksums.items():
+        monkeypatch.setitem(CHECKSUMS, name, value)
+    return checksums
+
+
+def test_release_copy_gives_no_warning(synthetic_dir: Path, no_env: pytest.MonkeyPatch) -> None:
+    use_as_release(synthetic_dir, no_env)
+    assert data.release_differences(synthetic_dir) == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_dataset(synthetic_dir)
+
+
+def test_differing_files_give_one_warning_and_load(broken_dir: Path,
+                                                   no_env: pytest.MonkeyPatch) -> None:
+    checksums = use_as_release(broken_dir, no_env)
+    tagged = broken_dir / "user_taggedartists.dat"
+    content = tagged.read_bytes()
+    tagged.write_bytes(content[:content.index(b"\n", len(content) // 10) + 1])  # whole lines
+    plays = broken_dir / "user_artists.dat"
+    played = plays.read_bytes()
+    last_digit = b"8" if played[-2:-1] == b"9" else b"9"
+    plays.write_bytes(played[:-2] + last_digit + b"\n")  # same size, another play count
+    with pytest.warns(DataDifferenceWarning) as record:
+        dataset = load_dataset(broken_dir)
+    assert len(record) == 1
+    message = str(record[0].message)
+    assert "\n" not in message
+    assert (f"user_taggedartists.dat ({tagged.stat().st_size} bytes, the release has "
+            f"{checksums['user_taggedartists.dat'][0]})") in message
+    assert "user_artists.dat (other content)" in message
+    assert message.count(".dat (") == 2
+    assert "figures will differ from the original's" in message
+    assert len(dataset.user_tagged) < content.count(b"\n") / 5
+
+
+def test_real_data_is_the_release(real_data_dir: Path) -> None:
+    assert data.release_differences(real_data_dir) == []
+
+
+def test_cut_inside_the_last_field_is_flagged(broken_dir: Path, no_env: pytest.MonkeyPatch) -> None:
+    checksums = use_as_release(broken_dir, no_env)
+    tagged = broken_dir / "user_taggedartists.dat"
+    content = tagged.read_bytes()
+    cut = content.index(b"\n", len(content) // 2) - 2  # the year loses its last two digits
+    tagged.write_bytes(content[:cut])
+    with pytest.warns(DataDifferenceWarning) as record:
+        load_dataset(broken_dir)
+    assert (f"user_taggedartists.dat ({cut} bytes, the release has "
+            f"{checksums['user_taggedartists.dat'][0]}; no line break at the end: cut off?)"
+            ) in str(record[0].message)
