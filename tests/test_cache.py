@@ -13,9 +13,8 @@ import pytest
 
 from lastfm_rec import cache
 from lastfm_rec.cache import CacheWarning, cached_model, clear, entries, load_model, save_model
-from lastfm_rec.evaluation import StudyData, load_study
-from lastfm_rec.models import Recommender, create
-from lastfm_rec.tuning import side_data
+from lastfm_rec.matrices import StudyData, load_study, side_data
+from lastfm_rec.models import Recommender, create, side_params
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +24,8 @@ def study(synthetic_dir: Path) -> StudyData:
 
 @pytest.fixture(scope="module")
 def hybrid(study: StudyData) -> Recommender:
-    return create("hybrid", **side_data("hybrid", study, exclude=None)).fit(study.plays)
+    return create("hybrid", **side_data(side_params("hybrid"), study, exclude=None)).fit(
+        study.plays, show_progress=False)
 
 
 @pytest.fixture()
