@@ -387,3 +387,12 @@ def popularity_correlation(scores: np.ndarray, artists: pd.DataFrame) -> dict[st
         "listeners": float(ranks.corr(
             artists["listeners"].reset_index(drop=True).astype(float), method="spearman")),
     }
+
+
+def tag_share(top3_tags: Sequence[str] | pd.Series, keywords: Sequence[str]) -> float:
+    """Share of artists with a top tag that contains one of ``keywords`` (e.g. ``["metal"]``
+    also counts "black metal"); ``top3_tags`` entries look like ``"pop / rnb / dance"``."""
+    tags = [str(entry).split(" / ") for entry in top3_tags]
+    if not tags:
+        raise ValueError("tag_share needs at least one artist")
+    return sum(any(k in tag for tag in entry for k in keywords) for entry in tags) / len(tags)

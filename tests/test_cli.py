@@ -17,7 +17,7 @@ from lastfm_rec.recommend import write_rec_sheet
 
 EXAMPLE_SHEET = Path(__file__).resolve().parent.parent / "rec_sheets" / "example_artists.csv"
 METAL_SHEET = EXAMPLE_SHEET.with_name("metal_artists.csv")
-METAL_LIKES = {"Metallica", "Iron Maiden", "Slayer", "Megadeth", "Black Sabbath"}
+METAL_LIKES = {"Metallica", "Slayer", "Megadeth", "Pantera", "Sepultura"}
 COMMAND = shutil.which("lastfm-rec", path=str(Path(sys.executable).parent))
 
 
