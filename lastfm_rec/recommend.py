@@ -1,11 +1,13 @@
 """Using trained embeddings: scores, personal recommendations, artist neighbours, rec sheets.
 
 Owns the original notebook's section 3 as functions with explicit inputs:
-:func:`compute_scores`, :func:`user_recommendations`, :func:`artist_neighbors`, reading a
-spreadsheet of liked artists (:func:`read_rec_sheet`), two ways to place a new user in the
+:func:`compute_scores`, :func:`user_recommendations`, :func:`artist_neighbors`, finding
+artists by name (:func:`find_artist`, :func:`search_artists`), reading a spreadsheet of liked
+artists (:func:`read_rec_sheet`), two ways to place a new user in the
 embedding space (:func:`similar_users_embedding`, the original's heuristic, and
 :func:`fold_in`, a least-squares solve against the fixed artist embeddings), and the
-popularity-bias check (:func:`popularity_correlation`).
+popularity-bias check (:func:`popularity_correlation`), and the share of a list in a genre
+(:func:`tag_share`).
 """
 
 from __future__ import annotations

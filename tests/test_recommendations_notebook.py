@@ -34,7 +34,7 @@ def test_recommendations_notebook_runs_on_synthetic_data(synthetic_dir, tmp_path
             (r["metal_recommendations"], r["metal_because"], names[3:8])]:
         assert len(recommended) == len(because) == 5 and not set(recommended) & set(liked)
         assert all(reasons and set(reasons) <= set(liked) for reasons in because)
-    assert list(r["neighbours_als"]) == names[:3]
+    assert sorted(r["neighbours_als"]) == sorted(names[:3])
     # Synthetic users listen mostly within one genre: a ranking model groups it.
     shares = r["same_top_tag_share"]
     assert shares["tuned ALS"] > 2 * shares["original model"]
