@@ -5,8 +5,8 @@ Owns the original notebook's section 3 as functions with explicit inputs:
 artists by name (:func:`find_artist`, :func:`search_artists`), reading a spreadsheet of liked
 artists (:func:`read_rec_sheet`), two ways to place a new user in the
 embedding space (:func:`similar_users_embedding`, the original's heuristic, and
-:func:`fold_in`, a least-squares solve against the fixed artist embeddings), and the
-popularity-bias check (:func:`popularity_correlation`), and the share of a list in a genre
+:func:`fold_in`, a least-squares solve against the fixed artist embeddings), the
+popularity-bias check (:func:`popularity_correlation`) and the share of a list in a genre
 (:func:`tag_share`).
 """
 

@@ -21,6 +21,7 @@ from lastfm_rec.recommend import (
     read_rec_sheet,
     search_artists,
     similar_users_embedding,
+    tag_share,
     user_recommendations,
     write_rec_sheet,
 )
@@ -182,3 +183,12 @@ def test_popularity_correlation(artists) -> None:
     assert follows["listeners"] == pytest.approx(1.0)
     against = popularity_correlation(-artists["popularity_score"].to_numpy(), artists)
     assert against["popularity_score"] == pytest.approx(-1.0)
+
+
+def test_tag_share_counts_artists_with_a_matching_top_tag() -> None:
+    tags = ["black metal / norwegian", "rock / hard rock", "heavy metal", "none"]
+    assert tag_share(tags, ["metal"]) == 0.5
+    assert tag_share(pd.Series(["pop / rnb", "electropop"]), ["rnb", "dance"]) == 0.5
+    assert tag_share(["pop / rnb", "electropop"], ["pop"]) == 1.0  # "electropop" contains it
+    with pytest.raises(ValueError, match="at least one artist"):
+        tag_share([], ["metal"])
