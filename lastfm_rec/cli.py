@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "rec_sheets/your_artists.csv")
     recommend.add_argument("--explain", action="store_true",
                            help="add the liked artists that contributed most to each score "
-                                "(models item-knn, rp3beta, ease, als, hybrid)")
+                                "(models item-knn, rp3beta, ease, als, hybrid, sgd-mf)")
     recommend.set_defaults(handler=_cmd_recommend)
 
     artists = commands.add_parser("artists", parents=[common],

@@ -16,6 +16,12 @@ the terms add up to the model's score:
     section 5): the folded-in user is ``u = A^-1 sum_i c_i y_i`` with
     ``A = Y^T Y + lambda I + sum_i (c_i - 1) y_i y_i^T`` and confidence ``c_i`` = alpha times
     the scaled play value, so ``score_j = y_j . u = sum_i c_i y_j^T A^-1 y_i``.
+``sgd-mf`` (the original's objective, least-squares fold-in)
+    The same algebra as ALS for the model's own per-user objective:
+    ``u = A^-1 sum_i w_i v_i`` with ``A = V_l^T V_l + l2 I + gravity V^T V`` (the per-user
+    weights of :meth:`~lastfm_rec.models.sgd_mf.SGDMFRecommender._least_squares`) and
+    ``w_i`` the min-max scaled play value, so liked artist ``i`` contributes
+    ``w_i v_j^T A^-1 v_i``.
 ``hybrid``
     The sum of its parts' contributions, each weighted as the hybrid weighs the part
     (EASE: 1, tag profile: ``tag_weight``, ALS: ``als_weight``) and divided by the part's
@@ -23,9 +29,10 @@ the terms add up to the model's score:
     term for liked artist ``i`` is ``t_i . t_j / |sum_k t_k|`` (the cosine's numerator is a
     sum over the liked artists' tag vectors).
 
-``popularity``, ``random`` and ``sgd-mf`` are not explained (their scores do not split into
-terms per liked artist). Contributions can be negative: the liked artists that pulled an
-artist up are the ones with the largest positive terms (:func:`because_you_like`).
+``popularity``, ``random`` and ``sgd-mf`` with the similar-users fold-in are not explained
+(their scores do not split into terms per liked artist). Contributions can be negative: the
+liked artists that pulled an artist up are the ones with the largest positive terms
+(:func:`because_you_like`).
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from lastfm_rec.models.als import ALSRecommender
 from lastfm_rec.models.base import ItemSimilarityRecommender, Recommender, scale_plays
 from lastfm_rec.models.ease import EASERecommender
 from lastfm_rec.models.hybrid import HybridRecommender
+from lastfm_rec.models.sgd_mf import SGDMFRecommender
 
 
 def contributions(model: Recommender, user_items: sp.csr_matrix) -> np.ndarray:
@@ -48,7 +56,8 @@ def contributions(model: Recommender, user_items: sp.csr_matrix) -> np.ndarray:
     Parameters
     ----------
     model
-        A fitted ``item-knn``, ``rp3beta``, ``ease``, ``als`` or ``hybrid`` model.
+        A fitted ``item-knn``, ``rp3beta``, ``ease``, ``als``, ``hybrid`` or ``sgd-mf``
+        (least-squares fold-in) model.
     user_items
         One-row CSR matrix of the user's play counts (as given to ``recommend`` with
         ``recalculate_user=True``).
@@ -88,13 +97,17 @@ def because_you_like(model: Recommender, user_items: sp.csr_matrix, itemids: np.
 def check_explainable(model: Recommender) -> None:
     """Raise ``ValueError`` (one line, naming the models that are) unless :func:`contributions`
     explains ``model``'s kind; needs no fitting."""
-    if _terms.dispatch(type(model)) is _terms.dispatch(Recommender):
+    if _terms.dispatch(type(model)) is _terms.dispatch(Recommender) or (
+            isinstance(model, SGDMFRecommender) and model.fold_in != "least-squares"):
         raise _unexplained(model)
 
 
 def _unexplained(model: Recommender) -> ValueError:
-    return ValueError(f"model {type(model).name or type(model).__name__} has no per-artist "
-                      "explanation; use item-knn, rp3beta, ease, als or hybrid")
+    name = type(model).name or type(model).__name__
+    if isinstance(model, SGDMFRecommender):
+        name += f" (fold_in={model.fold_in!r})"
+    return ValueError(f"model {name} has no per-artist explanation; use item-knn, rp3beta, "
+                      "ease, als, hybrid or sgd-mf with the least-squares fold-in")
 
 
 @singledispatch
@@ -133,8 +146,27 @@ def _(model: ALSRecommender, row: sp.csr_matrix) -> np.ndarray:
     liked = factors[row.indices]
     system = factors.T @ factors + model.regularization * np.eye(factors.shape[1])
     system += (liked.T * (confidence - 1.0)) @ liked
+    return _linear_fold_in_terms(factors, system, liked, confidence)
+
+
+def _linear_fold_in_terms(factors: np.ndarray, system: np.ndarray, liked: np.ndarray,
+                          weights: np.ndarray) -> np.ndarray:
+    """Terms of ``score_j = y_j . A^-1 sum_i weights_i y_i``: ``weights_i y_j^T A^-1 y_i``."""
     solved = np.linalg.solve(system, liked.T)  # A^-1 y_i, one column per liked artist
-    return (factors @ solved).T * confidence[:, None]
+    return (factors @ solved).T * weights[:, None]
+
+
+@_terms.register
+def _(model: SGDMFRecommender, row: sp.csr_matrix) -> np.ndarray:
+    check_explainable(model)
+    factors = np.asarray(model.item_factors, dtype=np.float64)
+    low, high = model.scale_
+    values = (row.data - low) / (high - low) if high > low else np.zeros(row.nnz)
+    scale = float(model.n_observed_) / model.n_users
+    liked = factors[row.indices]
+    system = liked.T @ liked + model.regularization_coeff * scale * np.eye(factors.shape[1])
+    system += model.gravity_coeff * scale * (factors.T @ factors) / len(factors)
+    return _linear_fold_in_terms(factors, system, liked, values)
 
 
 @_terms.register

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -24,9 +26,10 @@ CASES = {
     "hybrid": ("hybrid", HYBRID_SMALL),
     "hybrid+side": ("hybrid", {**HYBRID_SMALL, "side": True}),
     "hybrid, no ALS": ("hybrid", {**HYBRID_SMALL, "als_weight": 0.0, "side": True}),
+    "sgd-mf": ("sgd-mf", {"embedding_dim": 6, "num_iterations": 200}),
 }
-# ALS folds users in and scores in float32; the other models compute in float64.
-RELATIVE_TOLERANCE = {"als": 1e-4, "hybrid": 1e-4}
+# ALS folds users in and scores in float32; sgd-mf solves with lstsq; the others sum exactly.
+RELATIVE_TOLERANCE = {"als": 1e-4, "hybrid": 1e-4, "sgd-mf": 1e-6}
 
 
 @pytest.fixture(scope="module")
@@ -95,11 +98,15 @@ def test_because_you_like_names_the_largest_positive_terms() -> None:
     assert because_you_like(model, row, np.array([2]), names, n=1) == [["A"]]
 
 
-@pytest.mark.parametrize("name", ["popularity", "random", "sgd-mf"])
-def test_models_without_terms_per_liked_artist_are_refused(name) -> None:
-    with pytest.raises(ValueError, match=f"model {name} has no per-artist explanation"):
-        check_explainable(models.create(name))
-    for explained in ("item-knn", "rp3beta", "ease", "als", "hybrid"):
+@pytest.mark.parametrize(("name", "params", "shown"), [
+    ("popularity", {}, "popularity"),
+    ("random", {}, "random"),
+    ("sgd-mf", {"fold_in": "similar-users"}, "sgd-mf (fold_in='similar-users')"),
+])
+def test_models_without_terms_per_liked_artist_are_refused(name, params, shown) -> None:
+    with pytest.raises(ValueError, match=re.escape(f"model {shown} has no per-artist")):
+        check_explainable(models.create(name, **params))
+    for explained in ("item-knn", "rp3beta", "ease", "als", "hybrid", "sgd-mf"):
         check_explainable(models.create(explained))
 
 
