@@ -1,11 +1,12 @@
-# The two commands of the README: `make run` (the analysis) and `make test` (the suite).
+# The commands of the README: `make run` (the analysis), `make lab` (open the notebooks) and
+# `make test` (the suite).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check --quiet --no-input
 STAMP := $(VENV)/.installed
 
-.PHONY: install data run notebooks test lint bench lock clean
+.PHONY: install data run lab notebooks test lint bench lock clean
 
 install: $(STAMP)
 
@@ -25,6 +26,10 @@ data: install
 
 run: data
 	@$(PY) -m lastfm_rec.reports notebooks --out reports
+
+# JupyterLab on the notebooks; its python3 kernel is this environment's Python (.venv).
+lab: data
+	@$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # Refresh the outputs stored in the committed notebooks (after a library change).
 notebooks: data

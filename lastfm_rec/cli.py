@@ -85,7 +85,19 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--likes", type=Path, required=True, metavar="PATH",
                            help="CSV with columns name and Like (1 or blank), e.g. "
                                 "rec_sheets/your_artists.csv")
+    recommend.add_argument("--explain", action="store_true",
+                           help="add the liked artists that contributed most to each score "
+                                "(models item-knn, rp3beta, ease, als, hybrid, sgd-mf)")
     recommend.set_defaults(handler=_cmd_recommend)
+
+    artists = commands.add_parser("artists", parents=[common],
+                                  help="exact names of the artists whose name contains QUERY "
+                                       "(to add to a rec sheet)")
+    artists.add_argument("query", help="part of a name (case-insensitive, plain text)")
+    artists.add_argument("-k", type=_positive_int, default=20,
+                         help="how many artists to list, most listened first (default 20)")
+    artists.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    artists.set_defaults(handler=_cmd_artists)
 
     neighbors = commands.add_parser("neighbors",
                                     parents=[common, _model_option(), _output_options(5)],
@@ -124,13 +136,41 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_recommend(args: argparse.Namespace) -> int:
+    from lastfm_rec.data import load_dataset
+    from lastfm_rec.explain import check_explainable
+    from lastfm_rec.models import create
     from lastfm_rec.recommend import read_rec_sheet
-    from lastfm_rec.service import load_session, recommend_for_likes
+    from lastfm_rec.service import describe_artists, load_session, recommend_for_likes
 
+    # Every check that needs no model comes before a model is loaded or trained.
+    model = create(args.model)
+    if args.explain:
+        if args.measure:
+            raise ValueError("--explain explains the model's own scores: leave --measure out")
+        check_explainable(model)
+    liked = read_rec_sheet(args.likes, describe_artists(load_dataset(args.data_dir)))
     session = load_session(args.data_dir, args.model)
-    liked = read_rec_sheet(args.likes, session.artists)
-    table = recommend_for_likes(session, liked, k=args.k, measure=args.measure)
+    table = recommend_for_likes(session, liked, k=args.k, measure=args.measure,
+                                explain=args.explain)
     _print_table(table, args, f"Top {len(table)} artists for the {len(liked)} you like")
+    return 0
+
+
+def _cmd_artists(args: argparse.Namespace) -> int:
+    from lastfm_rec.data import load_dataset
+    from lastfm_rec.recommend import search_artists
+    from lastfm_rec.service import describe_artists
+
+    table = search_artists(args.query, describe_artists(load_dataset(args.data_dir)), k=args.k)
+    matches = table.attrs["matches"]
+    if args.json:
+        print(json.dumps({"query": args.query, "matches": matches,
+                          "results": table.to_dict(orient="records")},
+                         ensure_ascii=False, indent=2, default=str))
+        return 0
+    shown = f", the {len(table)} most listened" if matches > len(table) else ""
+    print(f"{matches} artists whose name contains {args.query!r}{shown}:")
+    print(table.to_string(index=False))
     return 0
 
 
@@ -203,6 +243,8 @@ def _print_table(table: Any, args: argparse.Namespace, title: str) -> None:
                    "results": table.to_dict(orient="records")}
         print(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
         return
+    if "because_you_like" in table.columns:
+        table = table.assign(because_you_like=table["because_you_like"].map(", ".join))
     print(f"{title} — model {args.model}, {measure}:")
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
 

@@ -1,17 +1,19 @@
 """Using trained embeddings: scores, personal recommendations, artist neighbours, rec sheets.
 
 Owns the original notebook's section 3 as functions with explicit inputs:
-:func:`compute_scores`, :func:`user_recommendations`, :func:`artist_neighbors`, reading a
-spreadsheet of liked artists (:func:`read_rec_sheet`), two ways to place a new user in the
+:func:`compute_scores`, :func:`user_recommendations`, :func:`artist_neighbors`, finding
+artists by name (:func:`find_artist`, :func:`search_artists`), reading a spreadsheet of liked
+artists (:func:`read_rec_sheet`), two ways to place a new user in the
 embedding space (:func:`similar_users_embedding`, the original's heuristic, and
 :func:`fold_in`, a least-squares solve against the fixed artist embeddings; both defined in
-:mod:`lastfm_rec.foldin`, below the models, and re-exported here), and the popularity-bias
-check (:func:`popularity_correlation`).
+:mod:`lastfm_rec.foldin`, below the models, and re-exported here), the popularity-bias check
+(:func:`popularity_correlation`) and the share of a list in a genre (:func:`tag_share`).
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +29,7 @@ from lastfm_rec.ops import normalize_rows, top_n
 
 Measure = Literal["dot", "cosine"]
 MEASURES: tuple[str, ...] = ("dot", "cosine")
+_log = logging.getLogger(__name__)
 RESULT_COLUMNS = ["a_id", "artistID", "name", "score", "top3_tags", "popularity_score",
                   "listeners"]
 
@@ -125,35 +128,73 @@ def user_recommendations(model: HasEmbeddings, user_embedding: np.ndarray,
     return table
 
 
+def matching_artists(query: str, artists: pd.DataFrame) -> np.ndarray:
+    """``a_id`` of every artist whose name contains ``query`` (case-insensitive, plain text).
+
+    Exact (case-insensitive) matches come first, then the most listened (when ``artists``
+    has ``listeners``), ties to the lower ``a_id``. Empty when nothing matches.
+    """
+    query = query.strip().casefold()
+    if not query:
+        raise KeyError("artist name is empty")
+    folded = artists["name"].astype(str).str.casefold()
+    partial = np.flatnonzero(folded.str.contains(query, regex=False).to_numpy())
+    exact = folded.to_numpy()[partial] == query
+    listeners = (artists["listeners"].to_numpy()[partial] if "listeners" in artists.columns
+                 else np.zeros(partial.size))
+    return partial[np.lexsort((partial, -listeners, ~exact))]
+
+
+def close_names(name: str, artists: pd.DataFrame, n: int = 3) -> list[str]:
+    """Up to ``n`` artist names spelt most like ``name``, ignoring case (``difflib``)."""
+    names = artists["name"].astype(str)
+    by_folded: dict[str, str] = {}
+    for original in names:
+        by_folded.setdefault(original.casefold(), original)
+    close = difflib.get_close_matches(name.strip().casefold(), list(by_folded), n=n,
+                                      cutoff=0.6)
+    return [by_folded[c] for c in close]
+
+
 def find_artist(name: str, artists: pd.DataFrame) -> tuple[int, list[str]]:
     """Find an artist by name: case-insensitive, plain text (no regular expressions).
 
     An exact (case-insensitive) match wins; otherwise the most listened artist whose name
-    contains ``name``. No match raises ``KeyError`` that suggests close names.
+    contains ``name`` (:func:`matching_artists`). No match raises ``KeyError`` that suggests
+    close names.
 
     Returns
     -------
     tuple
-        ``(a_id, other_candidates)`` where ``other_candidates`` are the other matching names.
+        ``(a_id, other_candidates)`` where ``other_candidates`` are the other matching names,
+        in :func:`matching_artists` order.
     """
-    query = name.strip().casefold()
-    if not query:
-        raise KeyError("artist name is empty")
-    names = artists["name"].astype(str)
-    folded = names.str.casefold()
-    exact = np.flatnonzero((folded == query).to_numpy())
-    partial = np.flatnonzero(folded.str.contains(query, regex=False).to_numpy())
-    matches = exact if exact.size else partial
+    matches = _matches_or_error(name, artists)
+    names = artists["name"].astype(str).to_numpy()
+    return int(matches[0]), [str(n) for n in names[matches[1:]]]
+
+
+def search_artists(query: str, artists: pd.DataFrame, k: int = 20) -> pd.DataFrame:
+    """The exact names of up to ``k`` artists whose name contains ``query``.
+
+    In :func:`matching_artists` order, with ``listeners`` and ``top3_tags`` when ``artists``
+    has them; ``attrs["matches"]`` is the number of matching artists. No match raises
+    ``KeyError`` that suggests close names.
+    """
+    matches = _matches_or_error(query, artists)
+    columns = [c for c in ("name", "listeners", "top3_tags") if c in artists.columns]
+    table = artists.iloc[matches[:k]][columns].reset_index(drop=True)
+    table.attrs["matches"] = int(matches.size)
+    return table
+
+
+def _matches_or_error(name: str, artists: pd.DataFrame) -> np.ndarray:
+    matches = matching_artists(name, artists)
     if matches.size == 0:
-        close = difflib.get_close_matches(name, names.tolist(), n=3, cutoff=0.6)
+        close = close_names(name, artists)
         hint = f"; close names: {', '.join(close)}" if close else ""
         raise KeyError(f"no artist named {name!r} in the data{hint}")
-    if "listeners" in artists.columns:
-        listeners = artists["listeners"].to_numpy()[matches]
-        matches = matches[np.lexsort((matches, -listeners))]
-    chosen = int(matches[0])
-    others = [n for i, n in zip(partial, names.to_numpy()[partial], strict=True) if i != chosen]
-    return chosen, others
+    return matches
 
 
 def artist_neighbors(model: HasEmbeddings, name: str, artists: pd.DataFrame,
@@ -195,6 +236,10 @@ def write_rec_sheet(artists: pd.DataFrame, path: str | os.PathLike, n: int = 250
 def read_rec_sheet(path: str | os.PathLike, artists: pd.DataFrame) -> np.ndarray:
     """The ``a_id`` of every artist marked ``Like`` = 1 in a rec sheet.
 
+    A name matches exactly, or else ignoring case when exactly one artist matches that way
+    (logged as a warning naming the artist used). Any artist of ``artists`` may be liked,
+    also in rows added to the sheet.
+
     Parameters
     ----------
     path
@@ -235,15 +280,33 @@ def read_rec_sheet(path: str | os.PathLike, artists: pd.DataFrame) -> np.ndarray
 
 
 def _artist_ids_by_name(names: list[str], artists: pd.DataFrame, path: Path) -> np.ndarray:
-    index = pd.Series(np.arange(len(artists)), index=artists["name"].astype(str))
-    index = index[~index.index.duplicated(keep="first")]
-    unknown = [n for n in names if n not in index.index]
-    if unknown:
-        close = difflib.get_close_matches(unknown[0], index.index.tolist(), n=3, cutoff=0.6)
+    """Exact names first; else the one artist equal ignoring case (logged); else an error."""
+    all_names = artists["name"].astype(str).tolist()
+    exact: dict[str, int] = {}
+    folded: dict[str, list[int]] = {}
+    for a_id, artist in enumerate(all_names):
+        exact.setdefault(artist, a_id)
+        folded.setdefault(artist.casefold(), []).append(a_id)
+    ids = []
+    for name in names:
+        if name in exact:
+            ids.append(exact[name])
+            continue
+        same = folded.get(name.casefold(), [])
+        if len(same) == 1:
+            _log.warning("note: rec sheet %s: %r taken as %r (the only artist with that name "
+                         "ignoring case)", path, name, all_names[same[0]])
+            ids.append(same[0])
+            continue
+        if same:
+            raise RecSheetError(f"rec sheet {path}: artist {name!r} matches {len(same)} "
+                                f"artists ignoring case ({', '.join(all_names[i] for i in same)})"
+                                ": write one of them exactly")
+        close = close_names(name, artists)
         hint = f" (close matches: {', '.join(close)})" if close else ""
-        raise RecSheetError(f"rec sheet {path}: artist {unknown[0]!r} is not in the "
-                            f"data{hint}")
-    return np.unique(index.loc[names].to_numpy())
+        raise RecSheetError(f"rec sheet {path}: artist {name!r} is not in the data{hint}; "
+                            "find exact names with `lastfm-rec artists QUERY`")
+    return np.unique(np.asarray(ids, dtype=np.int64))
 
 
 def fold_in_model(model: Any, liked: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -273,3 +336,12 @@ def popularity_correlation(scores: np.ndarray, artists: pd.DataFrame) -> dict[st
         "listeners": float(ranks.corr(
             artists["listeners"].reset_index(drop=True).astype(float), method="spearman")),
     }
+
+
+def tag_share(top3_tags: Sequence[str] | pd.Series, keywords: Sequence[str]) -> float:
+    """Share of artists with a top tag that contains one of ``keywords`` (e.g. ``["metal"]``
+    also counts "black metal"); ``top3_tags`` entries look like ``"pop / rnb / dance"``."""
+    tags = [str(entry).split(" / ") for entry in top3_tags]
+    if not tags:
+        raise ValueError("tag_share needs at least one artist")
+    return sum(any(k in tag for tag in entry for k in keywords) for entry in tags) / len(tags)

@@ -176,6 +176,16 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _kernel_config() -> Any:
+    """Kernel settings: CurveZMQ-encrypted transport where the kernel supports it (ipykernel
+    does), so the kernel neither talks in plain text over TCP nor warns that it does."""
+    import zmq
+    from traitlets.config import Config
+
+    policy = "auto" if zmq.has("curve") else "disabled"
+    return Config({"KernelManager": {"transport_encryption": policy}})
+
+
 def execute_notebook(path: str | os.PathLike, out_dir: str | os.PathLike,
                      parameters: Mapping[str, Any] | None = None, html: bool = True,
                      timeout: int = 900) -> ExecutedNotebook:
@@ -195,7 +205,8 @@ def execute_notebook(path: str | os.PathLike, out_dir: str | os.PathLike,
     inject_parameters(notebook, parameters or {})
     start = time.perf_counter()
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent.resolve())}})
+                            resources={"metadata": {"path": str(path.parent.resolve())}},
+                            config=_kernel_config())
     client.execute()
     seconds = time.perf_counter() - start
     notebook.metadata[MACHINE_KEY] = machine_info()
@@ -230,9 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     total = time.perf_counter()
     for path in paths:
-        print(f"running {path.name} ...", flush=True)
+        print(f"{path.name} ...", end="", flush=True)
         done = execute_notebook(path, args.out, html=args.html)
-        print(f"  {done.seconds:6.1f} s  -> {done.html or done.notebook}", flush=True)
+        print(f" {done.seconds:.1f} s -> {done.html or done.notebook}", flush=True)
     print(f"{len(paths)} notebooks in {time.perf_counter() - total:.1f} s; "
           f"reports in {args.out.resolve()}")
     return 0

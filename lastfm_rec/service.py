@@ -17,6 +17,7 @@ import scipy.sparse as sp
 
 from lastfm_rec.cache import cached_model
 from lastfm_rec.data import Dataset, load_dataset
+from lastfm_rec.explain import because_you_like
 from lastfm_rec.matrices import load_study, side_data
 from lastfm_rec.models import Recommender, create, side_params
 from lastfm_rec.ops import top_n
@@ -98,20 +99,28 @@ def likes_row(session: Session, liked: np.ndarray) -> sp.csr_matrix:
 
 
 def recommend_for_likes(session: Session, liked: np.ndarray, k: int = 10,
-                        measure: str | None = None) -> pd.DataFrame:
+                        measure: str | None = None, explain: bool = False) -> pd.DataFrame:
     """The ``k`` best artists for a new user who likes ``liked`` (never the liked ones).
 
     ``measure=None`` ranks by the model's own scores; ``"dot"`` and ``"cosine"`` rank the
     folded-in user's embedding against the artist embeddings (embedding models only).
+    ``explain=True`` adds ``because_you_like``: the (up to 3) liked artists that contributed
+    most to each score (:func:`lastfm_rec.explain.because_you_like`).
     """
     n_items = session.plays.shape[1]
     if np.unique(liked).size >= n_items:
         raise ValueError("nothing left to recommend: the sheet likes every artist")
+    if explain and measure is not None:
+        raise ValueError("--explain explains the model's own scores: leave --measure out")
     row = likes_row(session, liked)
     vectors = _item_vectors(session.model, measure)
     if vectors is None:
         ids, scores = session.model.recommend(0, row, N=k, recalculate_user=True)
-        return _table(session, ids, scores)
+        table = _table(session, ids, scores)
+        if explain:
+            table["because_you_like"] = because_you_like(
+                session.model, row, ids, session.artists["name"].to_numpy())
+        return table
     user = session.model.user_vectors(row)[0]
     scores = compute_scores(user, vectors, measure)
     scores[row.indices] = -np.inf

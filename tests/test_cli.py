@@ -9,12 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from lastfm_rec import load_dataset, prepare
 from lastfm_rec.recommend import write_rec_sheet
 
 EXAMPLE_SHEET = Path(__file__).resolve().parent.parent / "rec_sheets" / "example_artists.csv"
+METAL_SHEET = EXAMPLE_SHEET.with_name("metal_artists.csv")
+METAL_LIKES = {"Metallica", "Slayer", "Megadeth", "Pantera", "Sepultura"}
 COMMAND = shutil.which("lastfm-rec", path=str(Path(sys.executable).parent))
 
 
@@ -60,7 +63,7 @@ def test_command_is_installed() -> None:
 def test_help_answers_without_importing_heavy_libraries() -> None:
     result = run("--help", cache=Path("/nonexistent"))
     assert result.returncode == 0
-    for command in ("data", "recommend", "neighbors", "evaluate", "models", "cache"):
+    for command in ("data", "recommend", "artists", "neighbors", "evaluate", "models", "cache"):
         assert command in result.stdout
     probe = ("import sys; from lastfm_rec.cli import build_parser; build_parser(); "
              "print(sorted(m for m in ('tensorflow', 'pandas', 'implicit') if m in sys.modules))")
@@ -156,6 +159,76 @@ def test_bad_arguments(synthetic_dir, sheet, cache, args, fragment) -> None:
     assert_usage_error(run(*args, cache=cache, data_dir=synthetic_dir), fragment)
 
 
+def test_sheet_names_are_checked_before_any_training(synthetic_dir, tmp_path) -> None:
+    cache = tmp_path / "cache"
+    path = tmp_path / "sheet.csv"
+    path.write_text("name,Like\nBeyonce Tribut,1\n", encoding="utf-8")
+    result = subprocess.run([COMMAND, "recommend", "--data-dir", str(synthetic_dir), "--likes",
+                             str(path), "--model", "hybrid"], capture_output=True, text=True,
+                            env={**os.environ, "LASTFM_REC_CACHE": str(cache)}, timeout=60,
+                            check=False)
+    assert_usage_error(result, "'Beyonce Tribut' is not in the data (close matches: Beyoncé "
+                               "Tribute")
+    assert "training" not in result.stderr
+    assert not cache.exists()
+
+
+def test_sheet_names_match_ignoring_case_and_beyond_the_listed_artists(
+        synthetic_dir, artists, sheet, cache) -> None:
+    listed = set(pd.read_csv(sheet, dtype=str, keep_default_na=False)["name"])
+    extra = next(n for n in artists.sort_values("listeners")["name"] if n not in listed)
+    with sheet.open("a", encoding="utf-8") as handle:
+        handle.write(f"{extra.upper()},1\n")
+    result = run("recommend", "--likes", str(sheet), "--model", "popularity", "--json",
+                 cache=cache, data_dir=synthetic_dir)
+    assert result.returncode == 0, result.stderr
+    assert f"{extra.upper()!r} taken as {extra!r}" in result.stderr
+    assert "Top 10 artists for the 4 you like" not in result.stdout  # JSON, not the table
+    assert len(json.loads(result.stdout)["results"]) == 10
+
+
+def test_artists_command_lists_exact_names(synthetic_dir, artists, cache) -> None:
+    result = run("artists", "beyONCÉ", "--json", cache=cache, data_dir=synthetic_dir)
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert [row["name"] for row in payload["results"]] == ["Beyoncé Tribute"]
+    table = run("artists", "artist 0000", "-k", "3", cache=cache, data_dir=synthetic_dir)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.strip().splitlines()
+    assert lines[0].endswith("whose name contains 'artist 0000', the 3 most listened:")
+    assert len(lines) == 2 + 3
+    assert_usage_error(run("artists", "zzzz", cache=cache, data_dir=synthetic_dir),
+                       "no artist named 'zzzz'")
+
+
+def test_explain_names_liked_artists_that_add_up_the_score(synthetic_dir, sheet, artists,
+                                                           cache) -> None:
+    result = run("recommend", "--likes", str(sheet), "--model", "item-knn", "--explain",
+                 "--json", cache=cache, data_dir=synthetic_dir)
+    assert result.returncode == 0, result.stderr
+    liked = set(artists.sort_values("listeners", ascending=False)["name"].head(3))
+    reasons = [row["because_you_like"] for row in json.loads(result.stdout)["results"]]
+    assert len(reasons) == 10 and all(reasons)
+    assert all(1 <= len(r) <= 3 and set(r) <= liked for r in reasons)
+    table = run("recommend", "--likes", str(sheet), "--model", "item-knn", "--explain",
+                cache=cache, data_dir=synthetic_dir)
+    assert table.returncode == 0, table.stderr
+    assert "because_you_like" in table.stdout.splitlines()[1]
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["--model", "popularity"], "model popularity has no per-artist explanation"),
+    (["--measure", "cosine"], "leave --measure out"),
+])
+def test_explain_refuses_before_training(synthetic_dir, sheet, tmp_path, args,
+                                         fragment) -> None:
+    cache = tmp_path / "cache"
+    result = run("recommend", "--likes", str(sheet), "--explain", *args, cache=cache,
+                 data_dir=synthetic_dir)
+    assert_usage_error(result, fragment)
+    assert not cache.exists()
+
+
 def test_data_command_refuses_files_that_fail_their_checksums(synthetic_dir, cache) -> None:
     assert_usage_error(run("data", cache=cache, data_dir=synthetic_dir), "artists.dat")
 
@@ -178,6 +251,33 @@ def test_real_data_flows(real_data_dir, cache) -> None:
     assert payload["query"] == "Justin Bieber"
     assert payload["results"][0]["name"] == "Justin Bieber"
     assert "Justin Bieber  ft Rascal Flatts" in payload["other_candidates"]  # as in the file
+
+
+def tag_share(rows: list[dict], keywords: tuple[str, ...]) -> float:
+    return sum(any(k in tag for tag in row["top3_tags"].split(" / ") for k in keywords)
+               for row in rows) / len(rows)
+
+
+@pytest.mark.realdata
+def test_real_sheets_give_their_genre_with_reasons(real_data_dir, cache, tmp_path) -> None:
+    metal = run("recommend", "--likes", str(METAL_SHEET), "--model", "hybrid", "--explain",
+                "--json", cache=cache, data_dir=real_data_dir)
+    assert metal.returncode == 0, metal.stderr
+    rows = json.loads(metal.stdout)["results"]
+    assert len(rows) == 10 and tag_share(rows, ("metal",)) > 0.5
+    assert all(row["because_you_like"] and set(row["because_you_like"]) <= METAL_LIKES
+               for row in rows)
+    pop = run("recommend", "--likes", str(EXAMPLE_SHEET), "--model", "hybrid", "--explain",
+              "--json", cache=cache, data_dir=real_data_dir)
+    assert pop.returncode == 0, pop.stderr
+    assert "training" not in pop.stderr  # the hybrid is cached now
+    assert tag_share(json.loads(pop.stdout)["results"], ("pop", "rnb", "dance")) > 0.5
+    lower = tmp_path / "burzum.csv"
+    lower.write_text("name,Like\nburzum,1\n", encoding="utf-8")
+    accepted = run("recommend", "--likes", str(lower), "--model", "hybrid", "--json",
+                   cache=cache, data_dir=real_data_dir)
+    assert accepted.returncode == 0, accepted.stderr
+    assert "'burzum' taken as 'Burzum'" in accepted.stderr
 
 
 def test_evaluate_json_on_synthetic_data(synthetic_dir, cache) -> None:

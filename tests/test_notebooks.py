@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from lastfm_rec.models import BEST_MODEL
 from lastfm_rec.reports import execute_notebook, read_results
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -119,6 +120,30 @@ def test_recommendations_exclude_likes_and_neighbours_start_with_themselves(exec
         assert r["neighbours_first_cosine_score"][name] == pytest.approx(1.0, abs=1e-9)
     for correlations in r["spearman"].values():
         assert abs(correlations["listeners"]) < 0.05
+
+
+def test_best_model_recommends_the_likes_genre_and_ranking_models_cluster_genres(
+        executed) -> None:
+    r = executed["04_recommendations.ipynb"]
+    assert r["best_model"] == BEST_MODEL == executed["05_ranking_evaluation.ipynb"]["best_model"]
+    liked, metal = set(r["liked"]), set(r["metal_liked"])
+    assert metal == {"Metallica", "Slayer", "Megadeth", "Pantera", "Sepultura"}
+    for names, because, likes in [(r["best_recommendations"], r["best_because"], liked),
+                                  (r["metal_recommendations"], r["metal_because"], metal)]:
+        assert len(names) == len(because) == 10 and not set(names) & likes
+        assert all(reasons and set(reasons) <= likes for reasons in because)
+    # Recognisably the sheet's genre; the original's lists are not.
+    assert r["best_pop_share"] > 0.5 > r["original_pop_share"]
+    assert r["metal_tag_share"] > 0.5 > r["metal_tag_share_original"]
+    # A pop query's five nearest other artists: pop in tuned ALS, not in the original.
+    assert r["pop_query"] == "Justin Bieber"
+    assert r["pop_neighbour_share"]["tuned ALS"] >= 0.8
+    assert r["pop_neighbour_share"]["original"] <= 0.2
+    for name, neighbours in r["neighbours_als"].items():
+        assert neighbours[0] == name and len(neighbours) == 5
+    # Genres cluster in the ranking model's embedding: the nearest artists share top tags.
+    shares = r["same_top_tag_share"]
+    assert shares["tuned ALS"] > 5 * shares["original model"]
 
 
 def test_ranking_evaluation_meets_its_targets(executed) -> None:

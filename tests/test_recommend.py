@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -17,7 +19,9 @@ from lastfm_rec.recommend import (
     fold_in,
     popularity_correlation,
     read_rec_sheet,
+    search_artists,
     similar_users_embedding,
+    tag_share,
     user_recommendations,
     write_rec_sheet,
 )
@@ -112,14 +116,38 @@ def test_rec_sheet_round_trip(tmp_path, artists) -> None:
     ("artist,Like\nAbba,1\n", "lacks the column"),
     ("name,Like\nAbba,yes\n", "line 2: Like must be 1 or blank"),
     ("name,Like\nAbba,\nRoses,\n", "likes no artist"),
-    ("name,Like\nAbbba,1\n", "'Abbba' is not in the data (close matches: Abba)"),
+    ("name,Like\nAbbba,1\n", "'Abbba' is not in the data (close matches: Abba); find exact "
+                             "names with `lastfm-rec artists QUERY`"),
+    ("name,Like\nguns n' roses,1\n", "\"guns n' roses\" matches 2 artists ignoring case "
+                                      "(Guns N' Roses, GUNS N' ROSES): write one of them exactly"),
     ("", "not a readable CSV"),
 ])
 def test_rec_sheet_errors(tmp_path, artists, content, message) -> None:
     path = tmp_path / "sheet.csv"
     path.write_text(content, encoding="utf-8")
-    with pytest.raises(RecSheetError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    artists = pd.concat([artists, artists.iloc[:1].assign(name="GUNS N' ROSES")])
+    with pytest.raises(RecSheetError, match=re.escape(message)):
         read_rec_sheet(path, artists)
+
+
+def test_rec_sheet_takes_the_one_artist_equal_ignoring_case(tmp_path, artists,
+                                                            caplog) -> None:
+    path = tmp_path / "sheet.csv"
+    path.write_text("name,Like\nGuns N' Roses,\nbeyoncé,1\nMute,1\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="lastfm_rec.recommend"):
+        assert read_rec_sheet(path, artists).tolist() == [3, 4]
+    assert caplog.messages == [f"note: rec sheet {path}: 'beyoncé' taken as 'Beyoncé' "
+                               "(the only artist with that name ignoring case)"]
+
+
+def test_search_artists_lists_exact_names(artists) -> None:
+    table = search_artists("ROSES", artists)
+    assert table["name"].tolist() == ["Roses", "Guns N' Roses", "Guns N' Roses (live)"]
+    assert table.attrs["matches"] == 3
+    assert list(table.columns) == ["name", "listeners", "top3_tags"]
+    assert search_artists("roses", artists, k=1)["name"].tolist() == ["Roses"]
+    with pytest.raises(KeyError, match="close names: Abba"):
+        search_artists("abbba", artists)
 
 
 def test_missing_rec_sheet(tmp_path, artists) -> None:
@@ -155,3 +183,12 @@ def test_popularity_correlation(artists) -> None:
     assert follows["listeners"] == pytest.approx(1.0)
     against = popularity_correlation(-artists["popularity_score"].to_numpy(), artists)
     assert against["popularity_score"] == pytest.approx(-1.0)
+
+
+def test_tag_share_counts_artists_with_a_matching_top_tag() -> None:
+    tags = ["black metal / norwegian", "rock / hard rock", "heavy metal", "none"]
+    assert tag_share(tags, ["metal"]) == 0.5
+    assert tag_share(pd.Series(["pop / rnb", "electropop"]), ["rnb", "dance"]) == 0.5
+    assert tag_share(["pop / rnb", "electropop"], ["pop"]) == 1.0  # "electropop" contains it
+    with pytest.raises(ValueError, match="at least one artist"):
+        tag_share([], ["metal"])
