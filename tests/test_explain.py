@@ -10,9 +10,8 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 
 from lastfm_rec import models
-from lastfm_rec.evaluation import load_study
 from lastfm_rec.explain import because_you_like, check_explainable, contributions
-from lastfm_rec.tuning import side_data
+from lastfm_rec.matrices import load_study, side_data
 
 ALS_SMALL = {"factors": 16, "regularization": 1.0, "alpha": 2.0, "iterations": 10}
 HYBRID_SMALL = {"als_factors": 16, "als_regularization": 1.0, "als_alpha": 2.0, "l2": 20.0,
@@ -42,8 +41,8 @@ def fitted(request, study):
     name, params = CASES[request.param]
     params = dict(params)
     if params.pop("side", False):
-        params.update(side_data(name, study, exclude=None))
-    return name, models.create(name, **params).fit(study.plays)
+        params.update(side_data(models.side_params(name), study, exclude=None))
+    return name, models.create(name, **params).fit(study.plays, show_progress=False)
 
 
 def new_user(study, seed: int = 3) -> sp.csr_matrix:
