@@ -142,6 +142,75 @@ def read_machine(notebook: Any) -> dict[str, Any] | None:
     return notebook.metadata.get(MACHINE_KEY)
 
 
+@dataclass(frozen=True)
+class Tolerance:
+    """How far a recorded float may move and still count as the same figure:
+    ``|fresh - stored| <= max(rel * |stored|, abs)``."""
+
+    rel: float
+    abs: float
+
+
+#: Agreement expected between runs on different CPUs or BLAS kernels, by kind of figure,
+#: about twice the largest difference measured (README, "Reproducibility"). Accuracy
+#: metrics, correlations, losses and exact figures fail on a change of one unit in their
+#: third significant digit; list statistics on a change of 0.3%.
+TOLERANCES: dict[str, Tolerance] = {
+    # Means over users of accuracy@K (NDCG, MAP, precision, recall): float noise in factors
+    # can swap two nearly tied artists across the cut for a few users. Measured: 5.3e-4.
+    "ranking": Tolerance(rel=1e-3, abs=0.0),
+    # Statistics of the recommended lists (coverage@K, mean listeners of recommended
+    # artists): one swapped artist moves them more. Measured: 1.5e-3.
+    "list statistic": Tolerance(rel=3e-3, abs=0.0),
+    # Rank correlations near zero, where relative error means nothing. Measured: 5.9e-8.
+    "correlation": Tolerance(rel=0.0, abs=5e-7),
+    # Losses of the original objective (TensorFlow float32, the numpy ALS solver). Measured:
+    # bit-identical.
+    "loss": Tolerance(rel=1e-6, abs=0.0),
+    # Everything else (counts, data statistics, cosines of a vector with itself): exact up to
+    # float64 rounding.
+    "exact": Tolerance(rel=1e-12, abs=1e-12),
+}
+
+
+def figure_kind(path: str) -> str:
+    """The :data:`TOLERANCES` key for a recorded figure named by its dotted ``path``."""
+    name = path.rsplit(".", 1)[-1].lower()
+    if "spearman" in path.lower():
+        return "correlation"
+    if name.startswith(("coverage@", "popularity@")):
+        return "list statistic"
+    if "@" in name:
+        return "ranking"
+    if name.endswith(("loss", "error_observed")):
+        return "loss"
+    return "exact"
+
+
+def compare_results(fresh: Any, stored: Any, where: str = "") -> list[str]:
+    """Where two recorded results disagree beyond :data:`TOLERANCES` (empty when they agree).
+
+    Floats compare within their kind's tolerance; everything else (counts, names, lists,
+    keys) must be equal.
+    """
+    if isinstance(stored, dict):
+        if not isinstance(fresh, dict) or fresh.keys() != stored.keys():
+            return [f"{where}: keys differ"]
+        return [m for key in stored for m in compare_results(fresh[key], stored[key],
+                                                             f"{where}.{key}".lstrip("."))]
+    if isinstance(stored, list):
+        if not isinstance(fresh, list) or len(fresh) != len(stored):
+            return [f"{where}: lengths differ"]
+        return [m for i, (a, b) in enumerate(zip(fresh, stored, strict=True))
+                for m in compare_results(a, b, f"{where}[{i}]")]
+    if isinstance(stored, float) and isinstance(fresh, float):
+        tolerance = TOLERANCES[figure_kind(where)]
+        if abs(fresh - stored) > max(tolerance.rel * abs(stored), tolerance.abs):
+            return [f"{where}: {fresh!r} now, {stored!r} recorded ({figure_kind(where)})"]
+        return []
+    return [] if fresh == stored else [f"{where}: {fresh!r} now, {stored!r} recorded"]
+
+
 def inject_parameters(notebook: Any, parameters: Mapping[str, Any]) -> None:
     """Insert a cell assigning ``parameters`` right after the cell tagged ``parameters``."""
     import nbformat

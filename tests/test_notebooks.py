@@ -6,14 +6,13 @@ otherwise the committed outputs are stale (refresh them with ``make notebooks``)
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lastfm_rec.models import BEST_MODEL
-from lastfm_rec.reports import execute_notebook, read_results
+from lastfm_rec.reports import compare_results, execute_notebook, read_results
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOK_NAMES = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
@@ -30,21 +29,6 @@ def executed(real_data_dir, tmp_path_factory) -> dict[str, dict[str, Any]]:
             for name in NOTEBOOK_NAMES}
 
 
-def _assert_same(fresh: Any, stored: Any, where: str) -> None:
-    if isinstance(stored, dict):
-        assert isinstance(fresh, dict) and fresh.keys() == stored.keys(), where
-        for key in stored:
-            _assert_same(fresh[key], stored[key], f"{where}.{key}")
-    elif isinstance(stored, list):
-        assert isinstance(fresh, list) and len(fresh) == len(stored), where
-        for i, (a, b) in enumerate(zip(fresh, stored, strict=True)):
-            _assert_same(a, b, f"{where}[{i}]")
-    elif isinstance(stored, float) and isinstance(fresh, float):
-        assert math.isclose(fresh, stored, rel_tol=1e-6, abs_tol=1e-9), where
-    else:
-        assert fresh == stored, where
-
-
 def test_every_notebook_records_results(executed) -> None:
     assert NOTEBOOK_NAMES[:2] == ["01_data_analysis.ipynb", "02_preprocessing.ipynb"]
     for name, results in executed.items():
@@ -55,7 +39,9 @@ def test_every_notebook_records_results(executed) -> None:
 def test_committed_outputs_are_not_stale(executed, name) -> None:
     stored = read_results(NOTEBOOKS / name)
     assert stored, f"{name} is committed without outputs: run `make notebooks`"
-    _assert_same(executed[name], stored, name)
+    mismatches = compare_results(executed[name], stored)
+    assert not mismatches, f"{name} is stale (refresh with `make notebooks`): " + "; ".join(
+        mismatches[:10])
 
 
 def test_data_analysis_reproduces_the_original_figures(executed) -> None:
