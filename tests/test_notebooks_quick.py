@@ -13,68 +13,112 @@ from typing import Any
 
 import pytest
 
-from lastfm_rec import load_dataset, prepare
+from lastfm_rec import load_dataset
 from lastfm_rec.recommend import write_rec_sheet
 from lastfm_rec.reports import execute_notebook
+from lastfm_rec.service import describe_artists
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOK_NAMES = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
 # Artists of the synthetic data (lastfm_rec.synthetic names its two most popular so).
 SYNTHETIC_ARTISTS = ["Beyoncé Tribute", '"Weird" Ensemble']
-SHEET = "{sheet}"  # replaced by a rec sheet of synthetic artists with three likes
+
+
+class Artist(int):
+    """A placeholder for the synthetic artist of this rank (by listeners, then name)."""
+
+
+class Sheet(str):
+    """A placeholder for a rec sheet liking the synthetic artists ranked in ``slice``."""
+
 
 #: Small parameters per notebook (by its number); ``data_dir`` is always the synthetic data.
 QUICK: dict[str, dict[str, Any]] = {
     "01": {},
     "02": {"tag_examples": SYNTHETIC_ARTISTS},
     "03": {"embedding_dim": 3, "iterations": 30, "als_sweeps": 2},
-    "04": {"embedding_dim": 3, "iterations": 30, "rec_sheet": SHEET, "fallback_sheet": SHEET,
-           "k": 3, "neighbour_queries": SYNTHETIC_ARTISTS},
+    "04": {"iterations": 50, "rec_sheet": Sheet("0:3"), "fallback_sheet": Sheet("0:3"),
+           "metal_sheet": Sheet("3:8"), "neighbour_queries": [Artist(0), Artist(1), Artist(2)],
+           "pop_query": Artist(0), "map_labels": [Artist(4)], "map_min_listeners": 10,
+           "best_k": 5},
     "05": {},
     "06": {},
 }
-#: Notebooks that cannot run on synthetic data yet, and what they need.
-NOT_YET = {
-    "04": "needs its neighbour_queries and the popularity-bias query artist ('Justin "
-          "Bieber') in its parameters cell",
-}
-
-
-def _cases() -> list[Any]:
-    cases = []
-    for name in NOTEBOOK_NAMES:
-        reason = NOT_YET.get(name[:2])
-        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-        cases.append(pytest.param(name, marks=marks, id=name))
-    return cases
 
 
 @pytest.fixture(scope="module")
-def sheet(synthetic_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    artists = prepare(load_dataset(synthetic_dir)).artists
-    likes = artists.sort_values("listeners", ascending=False)["name"].head(3).tolist()
-    return write_rec_sheet(artists, tmp_path_factory.mktemp("sheet") / "likes.csv", n=30,
-                           likes=likes)
+def synthetic_names(synthetic_dir: Path) -> list[str]:
+    artists = describe_artists(load_dataset(synthetic_dir))
+    return artists.sort_values(["listeners", "name"], ascending=[False, True])["name"].tolist()
 
 
-def quick_parameters(name: str, data_dir: Path, sheet: Path) -> dict[str, Any]:
-    """The notebook's :data:`QUICK` entry, with the data folder and rec sheet filled in."""
-    assert name[:2] in QUICK, f"add quick parameters for {name} to QUICK"
-    return {"data_dir": str(data_dir),
-            **{key: str(sheet) if value == SHEET else value
-               for key, value in QUICK[name[:2]].items()}}
+def _fill(value: Any, names: list[str], sheets: Path, data_dir: Path) -> Any:
+    if isinstance(value, list):
+        return [_fill(v, names, sheets, data_dir) for v in value]
+    if isinstance(value, Artist):
+        return names[value]
+    if isinstance(value, Sheet):
+        start, stop = (int(x) for x in value.split(":"))
+        path = sheets / f"likes_{start}_{stop}.csv"
+        if not path.exists():
+            artists = describe_artists(load_dataset(data_dir))
+            write_rec_sheet(artists, path, n=50, likes=names[start:stop])
+        return str(path)
+    return value
+
+
+@pytest.fixture(scope="module")
+def quick_results(synthetic_dir: Path, synthetic_names: list[str],
+                  tmp_path_factory: pytest.TempPathFactory):
+    """Execute a notebook once with its quick parameters: ``(parameters, results, folder)``."""
+    done: dict[str, tuple[dict[str, Any], dict[str, Any], Path]] = {}
+    sheets = tmp_path_factory.mktemp("sheets")
+
+    def run(name: str) -> tuple[dict[str, Any], dict[str, Any], Path]:
+        if name not in done:
+            assert name[:2] in QUICK, f"add quick parameters for {name} to QUICK"
+            parameters = {"data_dir": str(synthetic_dir), **{
+                key: _fill(value, synthetic_names, sheets, synthetic_dir)
+                for key, value in QUICK[name[:2]].items()}}
+            out = tmp_path_factory.mktemp(name[:2])
+            results = execute_notebook(NOTEBOOKS / name, out, parameters, html=False).results
+            done[name] = parameters, results, out
+        return done[name]
+
+    return run
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LASTFM_REC_CACHE", str(tmp_path_factory.getbasetemp() / "quick-cache"))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", _cases())
-def test_notebook_runs_on_synthetic_data(name: str, synthetic_dir: Path, sheet: Path,
-                                         tmp_path: Path) -> None:
-    parameters = quick_parameters(name, synthetic_dir, sheet)
-    results = execute_notebook(NOTEBOOKS / name, tmp_path, parameters, html=False).results
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_notebook_runs_on_synthetic_data(name: str, quick_results) -> None:
+    parameters, results, out = quick_results(name)
     assert results, f"{name} recorded nothing"
     for key in parameters.keys() & results.keys():  # parameters it records took effect
         assert results[key] == parameters[key], key
-    assert (tmp_path / name).is_file()
+    assert (out / name).is_file()
+
+
+@pytest.mark.slow
+def test_recommendations_notebook_takes_every_choice_from_parameters(
+        quick_results, synthetic_names: list[str]) -> None:
+    _, r, _ = quick_results("04_recommendations.ipynb")
+    names = synthetic_names
+    assert sorted(r["liked"]) == sorted(names[:3])
+    assert sorted(r["metal_liked"]) == sorted(names[3:8])
+    for recommended, because, liked in [
+            (r["best_recommendations"], r["best_because"], names[:3]),
+            (r["metal_recommendations"], r["metal_because"], names[3:8])]:
+        assert len(recommended) == len(because) == 5 and not set(recommended) & set(liked)
+        assert all(reasons and set(reasons) <= set(liked) for reasons in because)
+    assert sorted(r["neighbours_als"]) == sorted(names[:3])
+    # Synthetic users listen mostly within one genre: a ranking model groups it.
+    shares = r["same_top_tag_share"]
+    assert shares["tuned ALS"] > 2 * shares["original model"]
 
 
 def test_every_notebook_has_quick_parameters() -> None:
