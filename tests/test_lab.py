@@ -105,9 +105,11 @@ def execute(lab: Lab, kernel_id: str, code: str) -> tuple[str, str]:
             "content": {"code": code, "silent": False, "store_history": False,
                         "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
         }))
-        printed, status = [], None
+        # The reply (shell channel) can overtake the printed text (iopub channel): wait for
+        # both the reply and the kernel's "idle" status that closes this request's output.
+        printed, status, idle = [], None, False
         deadline = time.monotonic() + STARTUP_SECONDS
-        while status is None and time.monotonic() < deadline:
+        while (status is None or not idle) and time.monotonic() < deadline:
             message = json.loads(connection.recv())
             if message.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
@@ -118,6 +120,8 @@ def execute(lab: Lab, kernel_id: str, code: str) -> tuple[str, str]:
                 printed.append("\n".join(message["content"]["traceback"]))
             elif kind == "execute_reply":
                 status = message["content"]["status"]
+            elif kind == "status":
+                idle = message["content"]["execution_state"] == "idle"
         return status or "no reply", "".join(printed)
     finally:
         connection.close()
