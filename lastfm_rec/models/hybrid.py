@@ -12,6 +12,10 @@ Three signals, each scaled per user to a maximum absolute value of 1 and summed:
 3. **ALS** (weight ``als_weight``): implicit-feedback matrix factorisation
    (:class:`~lastfm_rec.models.als.ALSRecommender` with ``als_factors`` and
    ``als_regularization``), which folds new users in by least squares.
+4. **RP3beta** (weight ``rp3_weight``): the popularity-discounted random walk
+   (:class:`~lastfm_rec.models.rp3beta.RP3betaRecommender`, its defaults).
+5. **Friends' artists** (weight ``social_weight``): the mean 0/1 plays of the user's
+   friends, a direct social score.
 
 Tag vectors are log(1 + times a tag was given) times the tag's IDF, L2-normalised. Build the
 tag matrix without the held-out listens' own tags
@@ -33,6 +37,7 @@ import scipy.sparse as sp
 from lastfm_rec.models.als import ALSRecommender
 from lastfm_rec.models.base import Recommender, scale_plays
 from lastfm_rec.models.ease import ease_weights, modelled_items, weight_rows
+from lastfm_rec.models.rp3beta import RP3betaRecommender
 
 
 def tag_vectors(item_tags: sp.csr_matrix) -> sp.csr_matrix:
@@ -79,6 +84,10 @@ class HybridRecommender(Recommender):
         Artists with fewer training listeners are left out of EASE (tags still reach them).
     als_weight, als_factors, als_regularization, als_alpha, als_scaling
         Weight and settings of the ALS component (weight 0 leaves it out).
+    rp3_weight
+        Weight of the RP3beta score (0 leaves it out).
+    social_weight
+        Weight of the friends' mean 0/1 plays as a score of its own (0 leaves it out).
     """
 
     name = "hybrid"
@@ -89,13 +98,15 @@ class HybridRecommender(Recommender):
                  tag_gram: float = 20.0, friends: float = 0.3, tag_weight: float = 0.4,
                  min_listeners: int = 2, als_weight: float = 1.0, als_factors: int = 256,
                  als_regularization: float = 100.0, als_alpha: float = 5.0,
-                 als_scaling: str = "log1p") -> None:
+                 als_scaling: str = "log1p", rp3_weight: float = 0.0,
+                 social_weight: float = 0.0) -> None:
         self.item_tags, self.user_friends = item_tags, user_friends
         self.l2, self.tag_gram, self.friends = l2, tag_gram, friends
         self.tag_weight, self.min_listeners = tag_weight, min_listeners
         self.als_weight, self.als_factors = als_weight, als_factors
         self.als_regularization, self.als_alpha = als_regularization, als_alpha
         self.als_scaling = als_scaling
+        self.rp3_weight, self.social_weight = rp3_weight, social_weight
 
     def _als(self) -> ALSRecommender:
         return ALSRecommender(factors=self.als_factors, regularization=self.als_regularization,
@@ -117,19 +128,22 @@ class HybridRecommender(Recommender):
             gram += self.tag_gram * (modelled @ modelled.T).toarray()
         self.weights_ = ease_weights(gram, self.l2)
         self.friend_plays_ = None
-        if self.user_friends is not None and self.friends:
+        if self.user_friends is not None and (self.friends or self.social_weight):
             degree = np.diff(sp.csr_matrix(self.user_friends).indptr)
             mean_friend = sp.diags(1.0 / np.maximum(degree, 1)) @ sp.csr_matrix(
                 self.user_friends, dtype=np.float64)
             self.friend_plays_ = sp.csr_matrix(mean_friend @ scale_plays(user_items, "binary"))
         self.als_ = self._als().fit(user_items) if self.als_weight else None
+        self.rp3_ = RP3betaRecommender().fit(user_items) if self.rp3_weight else None
 
     def _score(self, userids: np.ndarray, user_items: sp.csr_matrix,
                recalculate_user: bool) -> np.ndarray:
         played = scale_plays(user_items, "binary")
         query = played[:, self.items_]
-        if self.friend_plays_ is not None and not recalculate_user:
-            query = query + self.friends * self.friend_plays_[userids][:, self.items_]
+        social = None if self.friend_plays_ is None or recalculate_user else (
+            self.friend_plays_[userids])
+        if social is not None and self.friends:
+            query = query + self.friends * social[:, self.items_]
         ease = np.zeros((userids.size, self.n_items))
         ease[:, self.items_] = query @ self.weights_
         scores = _scale_rows(ease)
@@ -139,6 +153,11 @@ class HybridRecommender(Recommender):
         if self.als_ is not None:
             scores += self.als_weight * _scale_rows(
                 self.als_._score(userids, user_items, recalculate_user))
+        if self.rp3_ is not None:
+            scores += self.rp3_weight * _scale_rows(
+                self.rp3_._score(userids, user_items, recalculate_user))
+        if social is not None and self.social_weight:
+            scores += self.social_weight * _scale_rows(social.toarray())
         return scores
 
     def _item_scores(self, itemids: np.ndarray) -> np.ndarray:
@@ -153,13 +172,19 @@ class HybridRecommender(Recommender):
         if self.als_ is not None:
             state["als_user_factors"] = self.als_.user_factors
             state["als_item_factors"] = self.als_.item_factors
+        if self.rp3_ is not None:
+            state["rp3_similarity"] = self.rp3_.similarity_
         return state
 
     def _set_state(self, state: dict) -> None:
-        self.tags_ = self.friend_plays_ = self.als_ = None
+        self.tags_ = self.friend_plays_ = self.als_ = self.rp3_ = None
         if "als_user_factors" in state:
             self.als_ = self._als()
             self.als_.n_users, self.als_.n_items = self.n_users, self.n_items
             self.als_.user_factors = state.pop("als_user_factors")
             self.als_.item_factors = state.pop("als_item_factors")
+        if "rp3_similarity" in state:
+            self.rp3_ = RP3betaRecommender()
+            self.rp3_.n_users, self.rp3_.n_items = self.n_users, self.n_items
+            self.rp3_.similarity_ = state.pop("rp3_similarity")
         super()._set_state(state)
