@@ -31,7 +31,7 @@ from typing import Any
 from lastfm_rec.models.als import ALSRecommender
 from lastfm_rec.models.base import Recommender
 from lastfm_rec.models.ease import EASERecommender
-from lastfm_rec.models.hybrid import HybridRecommender
+from lastfm_rec.models.hybrid import BINARY_ALS, HybridRecommender
 from lastfm_rec.models.item_knn import ItemKNNRecommender
 from lastfm_rec.models.popularity import PopularityRecommender, RandomRecommender
 from lastfm_rec.models.rp3beta import RP3betaRecommender
@@ -65,7 +65,7 @@ TUNED: dict[str, dict[str, Any]] = {
 #: global 80/20 row split seed 0, validation = 20% of its training rows, seed 1000). Play-count
 #: settings collapse there (confidence on log1p plays, regularisation tuned for counts).
 TUNED_BINARY: dict[str, dict[str, Any]] = {
-    "als": {"factors": 64, "regularization": 30.0, "alpha": 20.0, "scaling": "binary"},
+    "als": dict(BINARY_ALS),
     "ease": {"l2": 100.0, "scaling": "binary"},
     "hybrid": {"l2": 100.0, "friends": 0.0, "social_weight": 0.1, "rp3_weight": 0.2,
                "als_weight": 1.5, "als_factors": 64, "als_regularization": 30.0,
