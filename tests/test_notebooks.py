@@ -145,7 +145,7 @@ def test_literature_protocol_beats_the_published_social_recommenders(executed) -
     assert r["literature_signals"][best_binary] == "binary"
     # SocialLGN's 0.2566 was chosen on test; these settings were chosen on validation only.
     assert lit[best_binary]["ndcg@10"] > r["published_ndcg10"]["SocialLGN"] == 0.2566
-    assert lit[best_all]["ndcg@10"] > 0.2758
+    assert lit[best_all]["ndcg@10"] > lit[best_binary]["ndcg@10"] + 0.005  # what counts add
     # 0/1 input collapses no personalised model below item-knn
     for run, signals in r["literature_signals"].items():
         if signals == "binary" and run != "popularity":
