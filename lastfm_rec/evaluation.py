@@ -4,8 +4,9 @@ Owns how the ranking study measures a recommender (the matrices it measures on c
 :mod:`lastfm_rec.matrices`; ``play_matrix``, ``tag_matrix``, ``friend_matrix``,
 ``StudyData`` and ``load_study`` are re-exported here):
 
-* the per-user holdout split (:func:`holdout_split`) and the new-user split
-  (:func:`new_user_split`);
+* the per-user holdout split (:func:`holdout_split`), the new-user split
+  (:func:`new_user_split`) and the literature's splits (:func:`random_split`,
+  :func:`ratio_split`);
 * ranking metrics as plain functions of a ranked id matrix and the held-out sets
   (:func:`precision_at_k`, :func:`recall_at_k`, :func:`ndcg_at_k`, :func:`map_at_k`,
   :func:`catalogue_coverage`, :func:`mean_popularity`);
@@ -124,6 +125,73 @@ def new_user_split(user_items: sp.csr_matrix, n_new: int | float = 0.1,
     return matrix[keep], given, hidden, new_users
 
 
+def random_split(user_items: sp.csr_matrix, fraction: float = 0.2,
+                 seed: int = 42) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Hold out a random ``fraction`` of all rows at once (not per user).
+
+    The protocol of the social-recommendation papers on this data (SocialLGN, MHCN):
+    ``round(fraction * nnz)`` entries drawn uniformly with ``numpy.random.default_rng(seed)``
+    move to the test matrix, whatever user they belong to, so a user may end up with no test
+    rows or, rarely, no training rows. Values move with their entries; binarise with
+    :func:`lastfm_rec.models.base.scale_plays` for the 0/1 protocol. Carve validation out of
+    the training part with the same function and another seed.
+
+    Returns
+    -------
+    tuple of csr_matrix
+        ``(train, test)``, both of the input's shape; their sum is the input.
+    """
+    matrix = check_csr(user_items).copy()
+    matrix.sum_duplicates()
+    matrix.eliminate_zeros()
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    held = np.zeros(matrix.nnz, dtype=bool)
+    picked = np.random.default_rng(seed).permutation(matrix.nnz)[:round(fraction * matrix.nnz)]
+    held[picked] = True
+    return _subset(matrix, ~held), _subset(matrix, held)
+
+
+def ratio_split(user_items: sp.csr_matrix, ratios: Sequence[float] = (0.8, 0.1, 0.1),
+                seed: int = 42) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
+    """RecBole's per-user random ``train:valid:test`` split (``split_by_ratio`` grouped by
+    user, ``RO`` order).
+
+    Each user's ``n`` artists are shuffled (``numpy.random.default_rng(seed)``); validation
+    and test get ``floor(ratio * n)`` each and training the rest, except that a part whose
+    share ``ratio * n`` lies in (0, 1) takes one artist from training while training keeps
+    more than one (test first, then validation), as RecBole's ``_calcu_split_ids`` does.
+
+    Returns
+    -------
+    tuple of csr_matrix
+        ``(train, validation, test)``, each of the input's shape; their sum is the input.
+    """
+    matrix = check_csr(user_items).copy()
+    matrix.sum_duplicates()
+    matrix.eliminate_zeros()
+    shares = np.asarray(ratios, dtype=np.float64)
+    if shares.shape != (3,) or shares.min() <= 0:
+        raise ValueError(f"ratios must be three positive numbers, got {tuple(ratios)}")
+    shares = shares / shares.sum()
+    counts = np.diff(matrix.indptr)
+    parts = np.floor(np.outer(counts, shares)).astype(np.int64)
+    parts[:, 0] = counts - parts[:, 1:].sum(axis=1)
+    for column in (2, 1):
+        tiny = (shares[column] * counts > 0) & (shares[column] * counts < 1) & (parts[:, 0] > 1)
+        parts[tiny, column] += 1
+        parts[tiny, 0] -= 1
+    rows = np.repeat(np.arange(matrix.shape[0]), counts)
+    order = np.lexsort((np.random.default_rng(seed).random(matrix.nnz), rows))
+    rank = np.empty(matrix.nnz, dtype=np.int64)
+    rank[order] = np.arange(matrix.nnz) - np.repeat(matrix.indptr[:-1], counts)
+    train_end = parts[rows, 0]
+    valid_end = train_end + parts[rows, 1]
+    return (_subset(matrix, rank < train_end),
+            _subset(matrix, (rank >= train_end) & (rank < valid_end)),
+            _subset(matrix, rank >= valid_end))
+
+
 # --------------------------------------------------------------------------- metrics
 
 def _held_out_sets(held_out: HeldOut, n_rows: int) -> sp.csr_matrix:
@@ -181,14 +249,17 @@ def precision_at_k(ranked: np.ndarray, held_out: HeldOut, k: int = 10) -> float:
     return _mean(hits.sum(axis=1) / k)
 
 
-def recall_at_k(ranked: np.ndarray, held_out: HeldOut, k: int = 10) -> float:
+def recall_at_k(ranked: np.ndarray, held_out: HeldOut, k: int = 10,
+                capped: bool = True) -> float:
     """Recall@k: hits in the top ``k`` divided by ``min(k, |held out|)``, averaged per user.
 
-    Capping the denominator at ``k`` lets a perfect ranking score 1 for every user. Averaged
-    over every evaluated user (non-empty held-out set), users without hits counting as 0.
+    Capping the denominator at ``k`` lets a perfect ranking score 1 for every user;
+    ``capped=False`` divides by ``|held out|`` instead, the recall of the literature
+    (SocialLGN, MHCN, RecBole). Averaged over every evaluated user (non-empty held-out set),
+    users without hits counting as 0.
     """
     hits, n_relevant = _hits(ranked, held_out, k)
-    return _mean(hits.sum(axis=1) / np.minimum(k, n_relevant))
+    return _mean(hits.sum(axis=1) / (np.minimum(k, n_relevant) if capped else n_relevant))
 
 
 def ndcg_at_k(ranked: np.ndarray, held_out: HeldOut, k: int = 10) -> float:

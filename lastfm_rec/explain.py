@@ -24,7 +24,9 @@ the terms add up to the model's score:
     ``w_i v_j^T A^-1 v_i``.
 ``hybrid``
     The sum of its parts' contributions, each weighted as the hybrid weighs the part
-    (EASE: 1, tag profile: ``tag_weight``, ALS: ``als_weight``) and divided by the part's
+    (EASE: 1, tag profile: ``tag_weight``, ALS: ``als_weight``, and where the hybrid has
+    them RP3beta: ``rp3_weight``, ALS on 0/1 input: ``binary_als_weight``; the friends'
+    term needs known friends, which a new user does not have) and divided by the part's
     largest absolute score for this user, as the hybrid scales each part. The tag profile's
     term for liked artist ``i`` is ``t_i . t_j / |sum_k t_k|`` (the cosine's numerator is a
     sum over the liked artists' tag vectors).
@@ -178,8 +180,11 @@ def _(model: HybridRecommender, row: sp.csr_matrix) -> np.ndarray:
         liked = tags[row.indices]
         norm = np.sqrt((np.asarray(liked.sum(axis=0)) ** 2).sum())
         parts.append((model.tag_weight, (liked @ tags.T).toarray() / max(norm, 1e-12)))
-    if model.als_ is not None:
-        parts.append((model.als_weight, _terms(model.als_, row)))
+    for weight, part in [(model.als_weight, model.als_), (model.rp3_weight, model.rp3_),
+                         (model.binary_als_weight, model.binary_als_)]:
+        if part is not None:
+            parts.append((weight, _terms(part, row)))
+    # The friends' terms need known friends: a new user folded in from likes has none.
     total = np.zeros((row.nnz, model.n_items))
     for weight, terms in parts:
         peak = np.abs(terms.sum(axis=0)).max(initial=0.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -35,7 +36,8 @@ def random_plays(n_users: int = 60, n_items: int = 40, per_user: int = 12,
 
 # --------------------------------------------------------------------------- metrics
 
-METRICS = [ev.precision_at_k, ev.recall_at_k, ev.ndcg_at_k, ev.map_at_k]
+METRICS = [ev.precision_at_k, ev.recall_at_k, ev.ndcg_at_k, ev.map_at_k,
+           partial(ev.recall_at_k, capped=False)]
 
 
 @pytest.mark.parametrize("metric", METRICS)

@@ -25,6 +25,8 @@ CASES = {
     "hybrid": ("hybrid", HYBRID_SMALL),
     "hybrid+side": ("hybrid", {**HYBRID_SMALL, "side": True}),
     "hybrid, no ALS": ("hybrid", {**HYBRID_SMALL, "als_weight": 0.0, "side": True}),
+    "hybrid, every part": ("hybrid", {**HYBRID_SMALL, "side": True, "rp3_weight": 0.3,
+                                      "binary_als_weight": 0.4, "social_weight": 0.2}),
     "sgd-mf": ("sgd-mf", {"embedding_dim": 6, "num_iterations": 200}),
 }
 # ALS folds users in and scores in float32; sgd-mf solves with lstsq; the others sum exactly.

@@ -64,7 +64,8 @@ def cases() -> dict[str, tuple[str, dict]]:
     found = {name: (name, dict(SMALL.get(name, {}))) for name in models.available()}
     tags, friends = side_data()
     found["hybrid+side"] = ("hybrid", {**SMALL["hybrid"], "item_tags": tags,
-                                       "user_friends": friends})
+                                       "user_friends": friends, "rp3_weight": 0.5,
+                                       "social_weight": 0.2, "binary_als_weight": 0.4})
     found["sgd-mf+similar-users"] = ("sgd-mf", {**SMALL["sgd-mf"], "fold_in": "similar-users"})
     return found
 

@@ -31,7 +31,7 @@ from typing import Any
 from lastfm_rec.models.als import ALSRecommender
 from lastfm_rec.models.base import ModelFitError, Recommender
 from lastfm_rec.models.ease import EASERecommender
-from lastfm_rec.models.hybrid import HybridRecommender
+from lastfm_rec.models.hybrid import BINARY_ALS, HybridRecommender
 from lastfm_rec.models.item_knn import ItemKNNRecommender
 from lastfm_rec.models.popularity import PopularityRecommender, RandomRecommender
 from lastfm_rec.models.rp3beta import RP3betaRecommender
@@ -64,6 +64,41 @@ TUNED: dict[str, dict[str, Any]] = {
 }
 
 
+#: Settings chosen for 0/1 input (every pair a positive: no play counts) on validation
+#: NDCG@10 of the literature protocol (:mod:`lastfm_rec.literature`; real data binarised,
+#: global 80/20 row split seed 0, validation = 20% of its training rows, seed 1000). Play-count
+#: settings collapse there (confidence on log1p plays, regularisation tuned for counts).
+TUNED_BINARY: dict[str, dict[str, Any]] = {
+    "als": dict(BINARY_ALS),
+    "ease": {"l2": 100.0, "scaling": "binary"},
+    "hybrid": {"l2": 100.0, "friends": 0.0, "social_weight": 0.1, "rp3_weight": 0.2,
+               "als_weight": 1.5, "als_factors": 64, "als_regularization": 30.0,
+               "als_alpha": 20.0, "als_scaling": "binary"},
+}
+
+#: The registry's settings per input kind: ``"plays"`` (play counts: the defaults) and
+#: ``"binary"`` (0/1 pairs); :func:`create` picks them with ``inputs``.
+TUNED_BY_INPUT: dict[str, dict[str, dict[str, Any]]] = {"plays": TUNED, "binary": TUNED_BINARY}
+
+#: Validation NDCG@10 of the chosen settings, per input kind. ``"plays"``: the per-user
+#: holdout of :func:`lastfm_rec.tuning.run_study`. ``"binary"``: the literature split above,
+#: ALS from a grid (factors 64-256, regularisation 3-100, alpha 3-40; the play-count setting
+#: 256/100/5 on log1p collapses), EASE's l2 from 50-200, the hybrid's blend weights by
+#: coordinate ascent over component scores (EASE alone 0.1701; + ALS 0.1793; + RP3beta and
+#: friends' artists 0.1823; friends in EASE's query added 0.0004 and were left out).
+TUNED_VALIDATION: dict[str, dict[str, float]] = {
+    "plays": {"hybrid": 0.1974, "als": 0.1895, "ease": 0.1727},
+    "binary": {"als": 0.1688, "ease": 0.1701, "hybrid": 0.1823},
+}
+
+
+def input_kind(user_items: Any) -> str:
+    """``"binary"`` when every stored value of ``user_items`` is 1 (0/1 pairs), else
+    ``"plays"``: the ``inputs`` to pass to :func:`create`."""
+    data = user_items.data[user_items.data != 0]
+    return "binary" if data.size and (data == 1).all() else "plays"
+
+
 def available() -> dict[str, Callable[[], Recommender]]:
     """Registered names -> zero-argument factories of the default models."""
     return {name: partial(factory) for name, factory in _REGISTRY.items()}
@@ -82,10 +117,20 @@ def _class(name: str) -> type[Recommender]:
     return factory
 
 
-def create(name: str, **params: Any) -> Recommender:
-    """The model registered as ``name``, with ``params`` overriding its defaults."""
-    return _class(name)(**params)
+def create(name: str, inputs: str = "plays", **params: Any) -> Recommender:
+    """The model registered as ``name`` with the settings for its input kind, ``params``
+    overriding them.
+
+    ``inputs`` is what the model will be fitted on: ``"plays"`` (play counts; the registry
+    defaults, :data:`TUNED`) or ``"binary"`` (0/1 pairs; :data:`TUNED_BINARY`). Nothing is
+    detected at fit time: pass ``inputs=input_kind(matrix)`` to choose from the data.
+    """
+    factory = _class(name)
+    if inputs not in TUNED_BY_INPUT:
+        raise ValueError(f"unknown inputs {inputs!r}; use one of {', '.join(TUNED_BY_INPUT)}")
+    settings = TUNED_BY_INPUT[inputs].get(name, {}) if inputs != "plays" else {}
+    return factory(**{**settings, **params})
 
 
-__all__ = ["BEST_MODEL", "TUNED", "ModelFitError", "Recommender", "available", "create",
-           "side_params"]
+__all__ = ["BEST_MODEL", "TUNED", "TUNED_BINARY", "TUNED_BY_INPUT", "TUNED_VALIDATION",
+           "ModelFitError", "Recommender", "available", "create", "input_kind", "side_params"]
