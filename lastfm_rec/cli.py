@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from lastfm_rec.spark_cli import add_scale_command
+
 EXIT_USAGE = 2
 # The tuned ALS: for a new user from a rec sheet it ranks within 2% of the hybrid (which is
 # best for known users, notebooks/05_ranking_evaluation) and caches in 20 MB instead of 0.5 GB.
@@ -83,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--likes", type=Path, required=True, metavar="PATH",
                            help="CSV with columns name and Like (1 or blank), e.g. "
                                 "rec_sheets/your_artists.csv")
+    recommend.add_argument("--model-file", type=Path, default=None, metavar="PATH",
+                           help="serve a saved model (e.g. from `lastfm-rec scale fit`) "
+                                "instead of --model; fitted on the same data")
     recommend.set_defaults(handler=_cmd_recommend)
 
     neighbors = commands.add_parser("neighbors",
@@ -103,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of tables")
     evaluate.set_defaults(handler=_cmd_evaluate)
 
+    add_scale_command(commands)
+
     listing = commands.add_parser("models", help="list the registered models and settings")
     listing.set_defaults(handler=_cmd_models)
     return parser
@@ -119,9 +126,13 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 def _cmd_recommend(args: argparse.Namespace) -> int:
     from lastfm_rec.recommend import read_rec_sheet
-    from lastfm_rec.service import load_session, recommend_for_likes
+    from lastfm_rec.service import load_model_file, load_session, recommend_for_likes
 
-    session = load_session(args.data_dir, args.model)
+    if args.model_file is None:
+        session = load_session(args.data_dir, args.model)
+    else:
+        session = load_model_file(args.data_dir, args.model_file)
+        args.model = session.model_name
     liked = read_rec_sheet(args.likes, session.artists)
     table = recommend_for_likes(session, liked, k=args.k, measure=args.measure)
     _print_table(table, args, f"Top {len(table)} artists for the {len(liked)} you like")
