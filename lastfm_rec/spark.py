@@ -453,13 +453,12 @@ def train_als(ratings: DataFrame, factors: int = 64, regularization: float = 0.0
 
 def factor_arrays(model: ALSModel, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
     """``(user_factors, item_factors)`` as float32 arrays indexed by the model's integer ids;
-    ids without ratings (no factors in Spark) get zero rows."""
+    ids without ratings (no factors in Spark) get zero rows. Streamed one partition at a time,
+    so the driver never holds every factor as Python objects."""
     def dense(frame: DataFrame, n: int) -> np.ndarray:
-        rows = frame.collect()
         out = np.zeros((n, model.rank), dtype=np.float32)
-        if rows:
-            ids = np.fromiter((row["id"] for row in rows), dtype=np.int64, count=len(rows))
-            out[ids] = np.asarray([row["features"] for row in rows], dtype=np.float32)
+        for row in frame.toLocalIterator():
+            out[row["id"]] = row["features"]
         return out
 
     return dense(model.userFactors, n_users), dense(model.itemFactors, n_items)

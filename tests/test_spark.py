@@ -22,8 +22,10 @@ from lastfm_rec.models import EXTRAS, create
 from lastfm_rec.models.base import Recommender
 from lastfm_rec.preprocessing import prepare
 from lastfm_rec.recommend import write_rec_sheet
+from lastfm_rec.reports import execute_notebook, read_results
 from lastfm_rec.service import describe_artists
 
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "06_scaling_out.ipynb"
 RATING_COLUMNS = ["userID", "artistID", "weight", "w_mm", "u_id", "a_id"]
 ARTIST_COLUMNS = ["artistID", "name", "a_id", "top3_tags", "top1_tags", "popularity_score",
                   "listeners"]
@@ -199,3 +201,36 @@ def test_recommend_rejects_a_model_of_other_data(tmp_path, synthetic_dir, capsys
     assert main(["recommend", "--data-dir", str(synthetic_dir), "--model-file",
                  str(tmp_path / "m.npz"), "--likes", "x.csv"]) == 2
     assert "scores 10 artists" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- notebook 06
+
+QUICK = {"real_data": False, "scales": [0.05], "factors": 8, "iterations": 3}
+
+
+def test_notebook_runs_with_quick_parameters(spark, tmp_path) -> None:
+    results = execute_notebook(NOTEBOOK, tmp_path, QUICK, html=False).results
+    assert (results["scales"], results["factors"]) == ([0.05], 8)
+    assert set(results["ndcg10"]) == {"0.05x spark-als", "0.05x als (implicit)"}
+    assert all(value > 0 for value in results["ndcg10"].values())
+    assert results["jvm_peak_mb"]["0.05x spark-als"] > 100  # the JVM is measured too
+
+
+def test_recorded_results_of_notebook_06_hold_its_claims() -> None:
+    """The committed run (``make run-spark``, real data plus 1x and 10x synthetic data)."""
+    r = read_results(NOTEBOOK)
+    assert r["real_data"] and r["scales"] == [1, 10]
+    prep = r["preprocessing"]
+    assert (prep["rows_removed"], prep["rows_left"]) == (929, 91_905)
+    assert prep["threshold"] == pytest.approx(7228.01)
+    assert prep["ratings_equal"] and prep["artists_equal"]
+    real = r["real_ndcg10"]
+    assert real["spark-als"] == pytest.approx(real["als (implicit)"], rel=0.05)
+    assert r["rows"]["10x spark-als"] > 9 * r["rows"]["1x spark-als"]
+    for scale in r["scales"]:
+        spark_ndcg, implicit_ndcg = (r["ndcg10"][f"{scale}x {e}"]
+                                     for e in ("spark-als", "als (implicit)"))
+        assert spark_ndcg == pytest.approx(implicit_ndcg, rel=0.05)
+        assert r["fit_seconds"][f"{scale}x spark-als"] > r["fit_seconds"][
+            f"{scale}x als (implicit)"]  # honest: slower on one machine
+        assert r["peak_mb"][f"{scale}x spark-als"] > r["peak_mb"][f"{scale}x als (implicit)"]
