@@ -433,21 +433,24 @@ def play_matrix(ratings: DataFrame, n_users: int, n_artists: int) -> sp.csr_matr
     return matrix
 
 
-def train_als(ratings: DataFrame, factors: int = 64, regularization: float = 0.05,
-              alpha: float = 5.0, iterations: int = 15, seed: int = 42,
+def train_als(ratings: DataFrame, factors: int = 64, regularization: float = 1.0,
+              alpha: float = 5.0, iterations: int = 15, seed: int = 42, blocks: int = 2,
               rating: str = "rating", user: str = "u_id", item: str = "a_id") -> ALSModel:
     """MLlib ALS with implicit preferences on ``ratings`` (integer ``user``/``item`` indices).
 
     ``alpha`` and ``regularization`` have Spark's meaning: confidence ``1 + alpha * rating``
     and a penalty of ``regularization`` times each user's (item's) count of positive
-    ratings (see :mod:`lastfm_rec.models.spark_als`). Seeded: the same data, settings and
-    ``seed`` give the same factors.
+    ratings (see :mod:`lastfm_rec.models.spark_als`). ``blocks`` is the number of user and
+    of item blocks (tasks per step): about the cores available, more on a cluster (Spark's
+    default is 10). Seeded: the same data, settings, ``blocks`` and ``seed`` give the same
+    factors.
     """
     from pyspark.ml.recommendation import ALS
 
     als = ALS(rank=factors, maxIter=iterations, regParam=regularization, alpha=alpha,
               implicitPrefs=True, seed=seed, userCol=user, itemCol=item, ratingCol=rating,
-              nonnegative=False, coldStartStrategy="drop")
+              numUserBlocks=blocks, numItemBlocks=blocks, nonnegative=False,
+              coldStartStrategy="drop")
     return als.fit(ratings)
 
 

@@ -47,9 +47,9 @@ def add_scale_command(commands: argparse._SubParsersAction) -> None:
                           "uses 0.99; default: keep every row, as the served models do)")
     fit.add_argument("--top-n", type=int, default=None, metavar="N",
                      help="also write every user's N best unheard artists to top_n.parquet")
-    for name, kind, default in (("factors", int, 64), ("regularization", float, 0.05),
+    for name, kind, default in (("factors", int, 64), ("regularization", float, 1.0),
                                 ("alpha", float, 5.0), ("iterations", int, 15),
-                                ("seed", int, 42)):
+                                ("blocks", int, 2), ("seed", int, 42)):
         fit.add_argument(f"--{name}", type=kind, default=default,
                          help=f"ALS {name} (default {default}; Spark's meaning, see "
                               "lastfm_rec.models.spark_als)")
@@ -76,7 +76,8 @@ def _cmd_scale_fit(args: argparse.Namespace) -> int:
           file=sys.stderr, flush=True)
     model = SparkALSRecommender(factors=args.factors, regularization=args.regularization,
                                 alpha=args.alpha, iterations=args.iterations,
-                                scaling=args.scaling, random_state=args.seed)
+                                scaling=args.scaling, random_state=args.seed,
+                                blocks=args.blocks)
     plays = spark.play_matrix(prepared.ratings, prepared.n_users, prepared.n_artists)
     model.fit(plays, ratings=prepared.ratings)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ import psutil
 import scipy.sparse as sp
 
 from lastfm_rec.evaluation import evaluate, holdout_split
+from lastfm_rec.models import EXTRAS
 from lastfm_rec.models.base import Recommender
 
 MB = 1 << 20
@@ -35,12 +36,14 @@ SPARK_FACTOR_COPIES = 3
 
 @dataclass(frozen=True)
 class Measurement:
-    """One timed call: wall seconds, resident memory (bytes) before and at its peak, for
-    this process alone and for its process tree (children: the Spark JVM)."""
+    """One timed call: wall seconds and resident memory (bytes) of the process tree before
+    and at its peak, and the peaks of this process alone and of its children (the Spark
+    JVM)."""
 
     seconds: float
     before: int
     peak: int
+    peak_self: int
     peak_children: int
     result: Any
 
@@ -69,16 +72,20 @@ def _tree_rss() -> tuple[int, int]:
 def measure(fn: Callable[[], Any], interval: float = 0.05) -> Measurement:
     """Call ``fn`` while a thread samples the process tree's resident memory every
     ``interval`` seconds."""
-    before, _ = _tree_rss()
-    peaks = [before, 0]
+    before, children = _tree_rss()
+    peaks = [before, before - children, children]  # tree, this process, children
     done = threading.Event()
 
     def sample() -> None:
-        while not done.wait(interval):
-            total, children = _tree_rss()
-            peaks[0], peaks[1] = max(peaks[0], total), max(peaks[1], children)
+        total, children = _tree_rss()
+        peaks[:] = max(peaks[0], total), max(peaks[1], total - children), max(peaks[2],
+                                                                              children)
 
-    sampler = threading.Thread(target=sample, daemon=True)
+    def loop() -> None:
+        while not done.wait(interval):
+            sample()
+
+    sampler = threading.Thread(target=loop, daemon=True)
     sampler.start()
     started = time.perf_counter()
     try:
@@ -87,21 +94,24 @@ def measure(fn: Callable[[], Any], interval: float = 0.05) -> Measurement:
         seconds = time.perf_counter() - started
         done.set()
         sampler.join()
-    total, children = _tree_rss()
-    return Measurement(seconds, before, max(peaks[0], total), max(peaks[1], children), result)
+    sample()
+    return Measurement(seconds, before, peaks[0], peaks[1], peaks[2], result)
 
 
 def compare_engines(plays: sp.csr_matrix, models: Mapping[str, Callable[[], Recommender]],
                     seed: int = 42) -> pd.DataFrame:
     """Fit each model on the holdout split of ``plays`` (:func:`holdout_split`, ``seed``)
-    and measure it: one row per name with ``fit_seconds``, ``peak_mb`` (process tree),
-    ``jvm_peak_mb`` (children), ``added_mb`` and ``ndcg@10`` on the held-out listens."""
+    and measure it: one row per name with ``fit_seconds``, ``peak_mb`` (Python plus, for a
+    model that needs an install extra (Spark), the JVM), ``jvm_peak_mb``, ``added_mb``
+    (growth of the process tree during the fit) and ``ndcg@10`` on the held-out listens."""
     train, test = holdout_split(plays, seed=seed)
     rows = {}
     for name, factory in models.items():
         model = factory()
         fitted = measure(lambda model=model: model.fit(train))
-        rows[name] = {"fit_seconds": fitted.seconds, "peak_mb": fitted.peak_mb,
+        uses_jvm = model.name in EXTRAS
+        rows[name] = {"fit_seconds": fitted.seconds,
+                      "peak_mb": (fitted.peak if uses_jvm else fitted.peak_self) / MB,
                       "jvm_peak_mb": fitted.peak_children / MB, "added_mb": fitted.added_mb,
                       "ndcg@10": evaluate(model, train, test, K=(10,))["ndcg@10"]}
     table = pd.DataFrame.from_dict(rows, orient="index")

@@ -48,6 +48,9 @@ class SparkALSRecommender(FactorRecommender):
         Confidence ``1 + alpha * scaled plays``.
     iterations
         Alternations (``maxIter``).
+    blocks
+        User and item blocks (``numUserBlocks``/``numItemBlocks``): tasks per step; about
+        the cores of the session (raise it on a cluster). Part of the seeded result.
     scaling
         ``"log1p"``, ``"binary"`` or ``"raw"`` (:func:`~lastfm_rec.models.base.scale_plays`).
     random_state
@@ -56,10 +59,12 @@ class SparkALSRecommender(FactorRecommender):
 
     name = "spark-als"
 
-    def __init__(self, factors: int = 64, regularization: float = 0.05, alpha: float = 5.0,
-                 iterations: int = 15, scaling: str = "log1p", random_state: int = 42) -> None:
+    def __init__(self, factors: int = 64, regularization: float = 1.0, alpha: float = 5.0,
+                 iterations: int = 15, scaling: str = "log1p", random_state: int = 42,
+                 blocks: int = 2) -> None:
         self.factors, self.regularization, self.alpha = factors, regularization, alpha
         self.iterations, self.scaling, self.random_state = iterations, scaling, random_state
+        self.blocks = blocks
         self._frame: DataFrame | None = None
 
     def fit(self, user_items: sp.csr_matrix, show_progress: bool = False,
@@ -88,7 +93,7 @@ class SparkALSRecommender(FactorRecommender):
             frame = spark.scaled_ratings(self._frame, self.scaling)
         model = spark.train_als(frame, factors=self.factors, regularization=self.regularization,
                                 alpha=self.alpha, iterations=self.iterations,
-                                seed=self.random_state)
+                                seed=self.random_state, blocks=self.blocks)
         if self._frame is not None:
             self.spark_model_ = model
         self.user_factors, self.item_factors = spark.factor_arrays(model, *user_items.shape)
