@@ -25,7 +25,10 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -400,11 +403,27 @@ def prepare(spark: SparkSession, source: str | os.PathLike, remove_outliers: boo
 
 # --------------------------------------------------------------------------- ALS
 
-def matrix_frame(spark: SparkSession, user_items: sp.csr_matrix) -> DataFrame:
-    """The nonzero entries of a users x items matrix as rows ``(u_id, a_id, rating)``."""
+@contextmanager
+def matrix_frame(spark: SparkSession, user_items: sp.csr_matrix) -> Iterator[DataFrame]:
+    """The nonzero entries of a users x items matrix as rows ``(u_id, a_id, rating)``
+    (float32 ratings), for the duration of the ``with`` block.
+
+    In local mode the entries go through a temporary tab-separated file that the JVM reads
+    (no Python worker processes, and fast); on a cluster, whose executors cannot see local
+    files, they are sent with ``createDataFrame``.
+    """
     coo = user_items.tocoo()
-    rows = zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist(), strict=True)
-    return spark.createDataFrame(rows, schema="u_id INT, a_id INT, rating FLOAT")
+    schema = "u_id INT, a_id INT, rating FLOAT"
+    if not spark.sparkContext.master.startswith("local"):
+        rows = zip(coo.row.tolist(), coo.col.tolist(),
+                   coo.data.astype(np.float32).tolist(), strict=True)
+        yield spark.createDataFrame(rows, schema=schema)
+        return
+    with tempfile.TemporaryDirectory(prefix="lastfm-rec-") as folder:
+        path = Path(folder, "ratings.tsv")
+        np.savetxt(path, np.column_stack([coo.row, coo.col, coo.data.astype(np.float32)]),
+                   fmt=("%d", "%d", "%.9g"), delimiter="\t")  # 9 digits: float32 exactly
+        yield spark.read.csv(str(path), schema=schema, sep="\t")
 
 
 def scaled_ratings(ratings: DataFrame, scaling: str = "log1p") -> DataFrame:

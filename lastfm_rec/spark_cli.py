@@ -35,7 +35,8 @@ def add_scale_command(commands: argparse._SubParsersAction) -> None:
                      help="HetRec folder (.dat or .parquet tables) or a Parquet of userID, "
                           "artistID, weight rows; local or a cluster path (hdfs://, s3a://)")
     fit.add_argument("--out", required=True, type=Path, metavar="DIR",
-                     help="output folder (local): spark-als.npz, artists.parquet, top_n.parquet")
+                     help="output folder: spark-als.npz (here), artists.parquet and top_n.parquet "
+                          "(written by Spark: on a cluster, to its shared file system)")
     fit.add_argument("--master", default=None, metavar="URL",
                      help="Spark master (default $LASTFM_REC_SPARK_MASTER, then local[*])")
     fit.add_argument("--driver-memory", default=None, metavar="SIZE",
@@ -80,6 +81,7 @@ def _cmd_scale_fit(args: argparse.Namespace) -> int:
                                 blocks=args.blocks)
     plays = spark.play_matrix(prepared.ratings, prepared.n_users, prepared.n_artists)
     model.fit(plays, ratings=prepared.ratings)
+    args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / MODEL_FILE
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -94,7 +96,7 @@ def _cmd_scale_fit(args: argparse.Namespace) -> int:
     if args.top_n:
         spark.recommend_to_parquet(model.spark_model_, prepared.ratings, args.top_n,
                                    args.out / "top_n.parquet")
-    print(f"model written to {path.resolve()}; serve it with `lastfm-rec recommend "
+    print(f"model written to {path}; serve it with `lastfm-rec recommend "
           f"--model-file {path} --likes SHEET` (same data folder)")
     return 0
 

@@ -86,17 +86,22 @@ class SparkALSRecommender(FactorRecommender):
     def _fit(self, user_items: sp.csr_matrix) -> None:
         from lastfm_rec import spark
 
-        if self._frame is None:
-            frame = spark.matrix_frame(spark.spark_session(),
-                                       scale_plays(user_items, self.scaling))
-        else:
-            frame = spark.scaled_ratings(self._frame, self.scaling)
+        if self._frame is not None:
+            self._train(spark.scaled_ratings(self._frame, self.scaling), user_items.shape)
+            return
+        scaled = scale_plays(user_items, self.scaling)
+        with spark.matrix_frame(spark.spark_session(), scaled) as frame:
+            self._train(frame, user_items.shape)
+
+    def _train(self, frame: DataFrame, shape: tuple[int, int]) -> None:
+        from lastfm_rec import spark
+
         model = spark.train_als(frame, factors=self.factors, regularization=self.regularization,
                                 alpha=self.alpha, iterations=self.iterations,
                                 seed=self.random_state, blocks=self.blocks)
         if self._frame is not None:
             self.spark_model_ = model
-        self.user_factors, self.item_factors = spark.factor_arrays(model, *user_items.shape)
+        self.user_factors, self.item_factors = spark.factor_arrays(model, *shape)
 
     def _fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
         """Spark's own user update, exactly: ``(Y'Y + sum c1 y y' + regParam n_u I) x =
