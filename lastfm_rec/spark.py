@@ -150,12 +150,14 @@ def spark_session(settings: SparkSettings | None = None) -> SparkSession:
                .config("spark.executor.extraJavaOptions", java_options)
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions)))
+               .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
+               .config("spark.sql.execution.arrow.pyspark.enabled", "false"))  # no pyarrow
     if settings.local_dir:
         builder = builder.config("spark.local.dir", settings.local_dir)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # pyspark on pandas 3
-        session = builder.getOrCreate()
+    # pyspark 4.3 warns on every toPandas that it does not fully support pandas 3.
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
+                            category=FutureWarning)
+    session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
 
