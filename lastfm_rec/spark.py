@@ -442,13 +442,14 @@ def scaled_ratings(ratings: DataFrame, scaling: str = "log1p") -> DataFrame:
 
 
 def play_matrix(ratings: DataFrame, n_users: int, n_artists: int) -> sp.csr_matrix:
-    """The ``(u_id, a_id, weight)`` rows collected into a users x artists CSR matrix
+    """The ``(u_id, a_id, weight)`` rows streamed into a users x artists CSR matrix
     (float64, duplicates summed): what serving filters already heard artists with."""
-    rows = ratings.select("u_id", "a_id", "weight").collect()
-    values = np.array(rows, dtype=np.float64).reshape(-1, 3)
-    matrix = sp.csr_matrix((values[:, 2], (values[:, 0].astype(np.int64),
-                                           values[:, 1].astype(np.int64))),
-                           shape=(n_users, n_artists))
+    selected = ratings.select("u_id", "a_id", "weight")
+    n = selected.count()
+    rows, cols, values = (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n))
+    for i, row in enumerate(selected.toLocalIterator()):  # one partition at a time
+        rows[i], cols[i], values[i] = row
+    matrix = sp.csr_matrix((values, (rows, cols)), shape=(n_users, n_artists))
     matrix.sum_duplicates()
     matrix.sort_indices()
     return matrix
