@@ -146,8 +146,7 @@ def spark_session(settings: SparkSettings | None = None) -> SparkSession:
     java_options = f"-Dlog4j2.configurationFile={log4j}"
     builder = (SparkSession.builder.master(settings.master).appName("lastfm-rec")
                .config("spark.driver.memory", settings.driver_memory)
-               .config("spark.driver.extraJavaOptions", java_options)
-               .config("spark.executor.extraJavaOptions", java_options)
+               .config("spark.driver.extraJavaOptions", java_options)  # local: runs the tasks
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))

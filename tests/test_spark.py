@@ -25,6 +25,8 @@ from lastfm_rec.recommend import write_rec_sheet
 from lastfm_rec.reports import execute_notebook, read_results
 from lastfm_rec.service import describe_artists
 
+pytestmark = pytest.mark.spark
+
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "06_scaling_out.ipynb"
 RATING_COLUMNS = ["userID", "artistID", "weight", "w_mm", "u_id", "a_id"]
 ARTIST_COLUMNS = ["artistID", "name", "a_id", "top3_tags", "top1_tags", "popularity_score",
@@ -210,6 +212,7 @@ def test_recommend_rejects_a_model_of_other_data(tmp_path, synthetic_dir, capsys
 QUICK = {"real_data": False, "scales": [0.05], "factors": 8, "iterations": 3}
 
 
+@pytest.mark.slow
 def test_notebook_runs_with_quick_parameters(spark, tmp_path) -> None:
     results = execute_notebook(NOTEBOOK, tmp_path, QUICK, html=False).results
     assert (results["scales"], results["factors"]) == ([0.05], 8)
