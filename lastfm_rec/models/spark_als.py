@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from lastfm_rec.models.base import FactorRecommender, scale_plays
+from lastfm_rec.models.base import FactorRecommender, FitCallback, scale_plays
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -68,7 +68,8 @@ class SparkALSRecommender(FactorRecommender):
         self.blocks = blocks
         self._frame: DataFrame | None = None
 
-    def fit(self, user_items: sp.csr_matrix, show_progress: bool = False,
+    def fit(self, user_items: sp.spmatrix, show_progress: bool = True,
+            callback: FitCallback | None = None,
             ratings: DataFrame | None = None) -> SparkALSRecommender:
         """Learn from ``user_items`` (users x artists play counts), on Spark.
 
@@ -80,7 +81,7 @@ class SparkALSRecommender(FactorRecommender):
         """
         self._frame = ratings
         try:
-            return super().fit(user_items, show_progress)
+            return super().fit(user_items, show_progress, callback)
         finally:
             self._frame = None
 
