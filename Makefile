@@ -5,8 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check --quiet --no-input
 STAMP := $(VENV)/.installed
+SPARK_STAMP := $(VENV)/.installed-spark
 
-.PHONY: install data run lab notebooks test lint bench lock clean
+.PHONY: install install-spark data run run-spark lab notebooks test lint bench lock clean
 
 install: $(STAMP)
 
@@ -21,6 +22,15 @@ $(STAMP): requirements.lock pyproject.toml
 	@$(PY) -P -c "import lastfm_rec" || { echo "error: lastfm_rec did not install"; exit 1; }
 	@touch $@
 
+# The optional Spark extra (pyspark, pinned in requirements-spark.lock); it needs Java 17+.
+install-spark: $(SPARK_STAMP)
+
+$(SPARK_STAMP): $(STAMP) requirements-spark.lock
+	@echo "Installing the Spark extra into $(VENV) (about 1 minute the first time) ..."
+	@$(PIP) install -r requirements-spark.lock >> $(VENV)/install.log 2>&1 \
+		|| { grep -v "is ignored: it is neither" $(VENV)/install.log; exit 1; }
+	@touch $@
+
 data: install
 	@$(VENV)/bin/lastfm-rec data
 
@@ -31,6 +41,10 @@ run: data
 lab: data
 	@$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# Notebook 06 (Spark against implicit at 1x and 10x synthetic data, about 5 minutes).
+run-spark: data install-spark
+	@$(PY) -m lastfm_rec.reports notebooks --only 06 --out reports
+
 # Refresh the outputs stored in the committed notebooks (after a library change).
 notebooks: data
 	@$(PY) -m lastfm_rec.reports notebooks --out notebooks --no-html
@@ -38,7 +52,7 @@ notebooks: data
 lint: install
 	@$(PY) -m ruff check .
 
-test: lint
+test: lint install-spark
 	@$(PY) -m pytest
 
 bench: data

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from lastfm_rec.spark_cli import add_scale_command
+
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command ended by Ctrl-C
 # The tuned ALS: for a new user from a rec sheet it ranks within 2% of the hybrid (which is
@@ -88,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--explain", action="store_true",
                            help="add the liked artists that contributed most to each score "
                                 "(models item-knn, rp3beta, ease, als, hybrid, sgd-mf)")
+    recommend.add_argument("--model-file", type=Path, default=None, metavar="PATH",
+                           help="serve a saved model (e.g. from `lastfm-rec scale fit`) "
+                                "instead of --model; fitted on the same data")
     recommend.set_defaults(handler=_cmd_recommend)
 
     artists = commands.add_parser("artists", parents=[common],
@@ -117,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of tables")
     evaluate.set_defaults(handler=_cmd_evaluate)
 
+    add_scale_command(commands)
+
     listing = commands.add_parser("models", help="list the registered models and settings")
     listing.set_defaults(handler=_cmd_models)
 
@@ -140,16 +147,26 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     from lastfm_rec.explain import check_explainable
     from lastfm_rec.models import create
     from lastfm_rec.recommend import read_rec_sheet
-    from lastfm_rec.service import describe_artists, load_session, recommend_for_likes
+    from lastfm_rec.service import (
+        describe_artists,
+        load_model_file,
+        load_session,
+        recommend_for_likes,
+    )
 
     # Every check that needs no model comes before a model is loaded or trained.
-    model = create(args.model)
-    if args.explain:
-        if args.measure:
-            raise ValueError("--explain explains the model's own scores: leave --measure out")
-        check_explainable(model)
+    if args.explain and args.measure:
+        raise ValueError("--explain explains the model's own scores: leave --measure out")
+    if args.explain and args.model_file is None:
+        check_explainable(create(args.model))
     liked = read_rec_sheet(args.likes, describe_artists(load_dataset(args.data_dir)))
-    session = load_session(args.data_dir, args.model)
+    if args.model_file is None:
+        session = load_session(args.data_dir, args.model)
+    else:
+        session = load_model_file(args.data_dir, args.model_file)
+        args.model = session.model_name
+        if args.explain:
+            check_explainable(session.model)
     table = recommend_for_likes(session, liked, k=args.k, measure=args.measure,
                                 explain=args.explain)
     _print_table(table, args, f"Top {len(table)} artists for the {len(liked)} you like")

@@ -28,6 +28,8 @@ RESULTS_MIME = "application/vnd.lastfm-rec.results+json"
 MACHINE_KEY = "lastfm_rec_machine"
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
+#: Notebooks left out of a whole-folder run: they have their own make target (run-spark).
+SEPARATE = ("06_scaling_out.ipynb",)
 
 
 def plot_history(history: Any, groups: list[list[str]], xlabel: str = "iteration") -> None:
@@ -305,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     paths = sorted(args.notebooks.glob("*.ipynb"))
     if args.only:
         paths = [p for p in paths if any(p.name.startswith(o) for o in args.only)]
+    else:
+        paths = [p for p in paths if p.name not in SEPARATE]
     if not paths:
         print(f"error: no notebooks found in {args.notebooks}", file=sys.stderr)
         return 2

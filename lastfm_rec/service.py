@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -69,6 +70,22 @@ def load_session(data_dir: str | os.PathLike | None, model_name: str) -> Session
 
     model = cached_model(dataset.data_dir, model_name, study.plays.shape, fit)
     return Session(artists, study.plays, model, model_name)
+
+
+def load_model_file(data_dir: str | os.PathLike | None, path: str | os.PathLike) -> Session:
+    """A model saved with ``Recommender.save`` (e.g. by ``lastfm-rec scale fit``) with the
+    tables of the data it was fitted on (its artist order must be the data's)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"model file {path} not found: write one with `lastfm-rec scale fit`")
+    dataset = load_dataset(data_dir)
+    study = load_study(dataset)
+    model = Recommender.load(path)
+    if model.n_items != study.plays.shape[1]:
+        raise ValueError(f"{path} scores {model.n_items} artists, the data has "
+                         f"{study.plays.shape[1]}: fit it on this data folder (without "
+                         "--trim-quantile)")
+    return Session(describe_artists(dataset), study.plays, model, type(model).name)
 
 
 def _item_vectors(model: Recommender, measure: str | None) -> np.ndarray | None:

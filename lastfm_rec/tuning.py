@@ -165,7 +165,7 @@ def run_study(data: StudyData | str | os.PathLike | None = None,
 
     ``train, test = holdout_split(X, seed=seed)``; ``fit_part, validation =
     holdout_split(train, seed=seed + 1)``. With ``tuned=True`` each model in ``names``
-    (default: every registered one) with a search space is tuned with :func:`tune`
+    (default: registered ones without an extra) with a search space is tuned with :func:`tune`
     (:data:`STRATEGIES`); otherwise the registry defaults are used. The hybrid's ALS part
     takes the tuned ALS settings. Tag side data always leaves out the tags of the held-out
     pairs of the set being scored. The test table also has ``plain-als``
@@ -176,7 +176,9 @@ def run_study(data: StudyData | str | os.PathLike | None = None,
     """
     if not isinstance(data, StudyData):
         data = load_study(data)
-    names = list(models.available()) if names is None else list(names)
+    if names is None:
+        names = [name for name in models.available() if name not in models.EXTRAS]
+    names = list(names)
     plays = data.plays
     train, test = holdout_split(plays, seed=seed)
     fit_part, validation = holdout_split(train, seed=seed + 1)

@@ -40,3 +40,35 @@ def real_data_dir() -> Path:
     if IN_CI:
         pytest.fail(reason + "; CI must run the real-data tests")
     pytest.skip(reason)
+
+
+def spark_missing() -> str | None:
+    """Why Spark cannot run here (pyspark or Java 17+ missing), or None when it can."""
+    from lastfm_rec.spark import SparkUnavailableError, java_version
+
+    try:
+        import pyspark  # noqa: F401
+
+        java_version()
+    except ImportError:
+        return "pyspark is not installed: run `make install-spark`"
+    except SparkUnavailableError as exc:
+        return str(exc)
+    return None
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session for the whole run: skipped locally without pyspark or Java
+    17+, an error in CI (which installs both)."""
+    reason = spark_missing()
+    if reason:
+        if IN_CI:
+            pytest.fail(reason + "; CI must run the Spark tests")
+        pytest.skip(reason)
+    from lastfm_rec.spark import SparkSettings, spark_session
+
+    session = spark_session(SparkSettings(master="local[2]", driver_memory="1g",
+                                          shuffle_partitions=4))
+    yield session
+    session.stop()

@@ -62,6 +62,19 @@ def non_increasing(scores: np.ndarray) -> bool:
     return bool(np.all(np.diff(np.atleast_2d(scores), axis=1) <= 0))
 
 
+def assert_same_ranking(ids: np.ndarray, scores: np.ndarray, other_ids: np.ndarray,
+                        other_scores: np.ndarray) -> None:
+    """Equal scores, and equal ids wherever the score is not tied within float rounding.
+
+    A batch (matrix-matrix product) and a single user (matrix-vector) can round the same
+    score differently in its last bit, which reorders artists whose exact scores tie (as
+    exact ALS gives artists with identical columns of the checkerboard).
+    """
+    np.testing.assert_allclose(other_scores, scores, rtol=1e-5, atol=1e-6)
+    tied = np.isclose(scores[:, None], scores[None, :], rtol=1e-5, atol=1e-6).sum(axis=1) > 1
+    np.testing.assert_array_equal(other_ids[~tied], ids[~tied])
+
+
 class RecommenderContract:
     """Mixin: ``implicit``'s ``RecommenderBase`` contract as this package promises it.
 
@@ -106,8 +119,7 @@ class RecommenderContract:
             for user in users:
                 one_ids, one_scores = fitted.recommend(user, board[user], N=5,
                                                        filter_already_liked_items=liked)
-                np.testing.assert_array_equal(one_ids, ids[user])
-                np.testing.assert_allclose(one_scores, scores[user], rtol=1e-5, atol=1e-6)
+                assert_same_ranking(ids[user], scores[user], one_ids, one_scores)
         ids, _ = fitted.recommend(np.array([2, 3, 4]), board[[2, 3, 4]], N=1, filter_items=[0])
         assert 0 not in ids
 
@@ -218,8 +230,8 @@ class RecommenderContract:
         assert ids.shape == (SIZE, 10) and (ids[:, 0] == np.arange(SIZE)).all()
         np.testing.assert_allclose(scores[:, 0], 1.0, atol=1e-4)
         assert (ids % 2 == (np.arange(SIZE) % 2)[:, None]).all() and non_increasing(scores)
-        one_ids, _ = fitted.similar_users(3, N=10)
-        np.testing.assert_array_equal(one_ids, ids[3])
+        one_ids, one_scores = fitted.similar_users(3, N=10)
+        assert_same_ranking(ids[3], scores[3], one_ids, one_scores)
         ids, _ = fitted.similar_users(np.arange(SIZE), N=10, filter_users=np.arange(10) * 5)
         assert not (ids % 5 == 0).any()
         ids, _ = fitted.similar_users(np.arange(SIZE), N=10, users=np.arange(10))

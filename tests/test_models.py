@@ -19,6 +19,7 @@ SMALL = {
     "als": {"factors": 6, "regularization": 0.1, "alpha": 1.0, "iterations": 20},
     "sgd-mf": {"embedding_dim": 6, "num_iterations": 300},
     "hybrid": {"als_factors": 6, "als_regularization": 0.1, "als_alpha": 1.0},
+    "spark-als": {"factors": 6, "regularization": 0.01, "alpha": 1.0, "iterations": 10},
 }
 
 
@@ -78,6 +79,8 @@ def train_missing():
 @pytest.fixture(scope="module", params=list(cases()))
 def fitted(request, train_missing):
     name, params = cases()[request.param]
+    if name in models.EXTRAS:
+        request.getfixturevalue(models.EXTRAS[name])  # skips (fails in CI) without the extra
     return models.create(name, **params).fit(train_missing[0])
 
 

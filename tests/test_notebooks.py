@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from lastfm_rec.models import BEST_MODEL
-from lastfm_rec.reports import compare_results, execute_notebook, read_results
+from lastfm_rec.reports import SEPARATE, compare_results, execute_notebook, read_results
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-NOTEBOOK_NAMES = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+NOTEBOOK_NAMES = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb") if p.name not in SEPARATE)
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
