@@ -22,35 +22,34 @@ from lastfm_rec.reports import (
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
-def _floats(value: Any, path: str = ""):
+def _floats(value: Any, path: str = "", keys: tuple = ()):
+    """``(dotted path, keys to it, value)`` of every float in a recorded result."""
     if isinstance(value, dict):
         for key, item in value.items():
-            yield from _floats(item, f"{path}.{key}".lstrip("."))
+            yield from _floats(item, f"{path}.{key}".lstrip("."), (*keys, key))
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            yield from _floats(item, f"{path}[{i}]")
+            yield from _floats(item, f"{path}[{i}]", (*keys, i))
     elif isinstance(value, float):
-        yield path, value
+        yield path, keys, value
 
 
-def _perturbed(results: dict[str, Any], path: str, value: float) -> dict[str, Any]:
-    parts = path.replace("[", ".[").split(".")
+def _perturbed(results: dict[str, Any], keys: tuple, value: float) -> dict[str, Any]:
     copy = json.loads(json.dumps(results))
     node: Any = copy
-    for part in parts[:-1]:
-        node = node[int(part[1:-1])] if part.startswith("[") else node[part]
-    last = parts[-1]
-    if last.startswith("["):
-        node[int(last[1:-1])] = value
-    else:
-        node[last] = value
+    for key in keys[:-1]:
+        node = node[key]
+    node[keys[-1]] = value
     return copy
 
 
 def _smallest_caught_change(path: str, value: float) -> float:
-    """One unit in the third significant digit of ``value`` (0.4% for list statistics)."""
+    """One unit in the third significant digit of ``value`` (0.4% for list statistics, 0.001
+    for spreads over seeds)."""
     if figure_kind(path) == "list statistic":
         return 0.004 * abs(value)
+    if figure_kind(path) == "spread":
+        return 1e-3
     return 10.0 ** (math.floor(math.log10(abs(value))) - 2)
 
 
@@ -58,11 +57,11 @@ def _smallest_caught_change(path: str, value: float) -> float:
 def test_a_stale_figure_is_caught(name) -> None:
     stored = read_results(NOTEBOOKS / name)
     checked = 0
-    for path, value in _floats(stored):
+    for path, keys, value in _floats(stored):
         if value == 0.0:
             continue  # no significant digits to move
         for sign in (1, -1):
-            moved = _perturbed(stored, path, value + sign * _smallest_caught_change(path, value))
+            moved = _perturbed(stored, keys, value + sign * _smallest_caught_change(path, value))
             assert compare_results(moved, stored), f"{name}: {path} moved unnoticed"
         checked += 1
     assert compare_results(stored, stored) == []
@@ -77,7 +76,10 @@ def test_kinds_of_figures() -> None:
     assert figure_kind("model1.regularization_loss") == "loss"
     assert figure_kind("model1.test_error_observed") == "loss"
     assert figure_kind("weight_q99") == "exact"
-    assert set(TOLERANCES) == {"ranking", "list statistic", "correlation", "loss", "exact"}
+    assert figure_kind("literature.als.ndcg@10 sd") == "spread"
+    assert figure_kind("literature_per_seed.als[2]") == "ranking"
+    assert set(TOLERANCES) == {"ranking", "list statistic", "spread", "correlation", "loss",
+                               "exact"}
 
 
 def test_within_tolerance_passes_and_other_values_fail() -> None:
@@ -95,3 +97,12 @@ def test_machine_info_names_the_cpu_and_blas() -> None:
     assert machine["cores"] >= 1 and machine["numpy"]
     assert any(pool["internal_api"] for pool in machine["blas"])
     assert str(machine["cpu_model"]) in describe_machine(machine)
+
+
+def test_ranked_names_may_swap_one_entry_in_five() -> None:
+    stored = {"neighbours_als": {"Q": ["Q", "a", "b", "c", "d"]}, "liked": ["x", "y"]}
+    one_swap = {"neighbours_als": {"Q": ["Q", "a", "b", "c", "e"]}, "liked": ["x", "y"]}
+    two_swaps = {"neighbours_als": {"Q": ["Q", "a", "b", "e", "f"]}, "liked": ["x", "y"]}
+    assert compare_results(one_swap, stored) == []
+    assert compare_results(two_swaps, stored)
+    assert compare_results({**stored, "liked": ["y", "x"]}, stored)  # not a ranked list
