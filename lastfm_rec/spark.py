@@ -468,10 +468,11 @@ def train_als(ratings: DataFrame, factors: int = 64, regularization: float = 1.0
     """
     from pyspark.ml.recommendation import ALS
 
-    als = ALS(rank=factors, maxIter=iterations, regParam=regularization, alpha=alpha,
-              implicitPrefs=True, seed=seed, userCol=user, itemCol=item, ratingCol=rating,
-              numUserBlocks=blocks, numItemBlocks=blocks, nonnegative=False,
-              coldStartStrategy="drop")
+    # Spark's params take Python numbers only (a numpy float32 is refused).
+    als = ALS(rank=int(factors), maxIter=int(iterations), regParam=float(regularization),
+              alpha=float(alpha), implicitPrefs=True, seed=int(seed), userCol=user,
+              itemCol=item, ratingCol=rating, numUserBlocks=int(blocks),
+              numItemBlocks=int(blocks), nonnegative=False, coldStartStrategy="drop")
     return als.fit(ratings)
 
 

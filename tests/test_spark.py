@@ -202,8 +202,11 @@ def test_scale_fit_writes_a_model_that_recommend_serves(spark, synthetic_dir, tm
 def test_recommend_rejects_a_model_of_other_data(tmp_path, synthetic_dir, capsys) -> None:
     model = create("popularity").fit(load_study(synthetic_dir).plays[:, :10])
     model.save(tmp_path / "m.npz")
+    artists = describe_artists(load_dataset(synthetic_dir))
+    likes = artists.sort_values("listeners", ascending=False)["name"].head(2).tolist()
+    sheet = write_rec_sheet(artists, tmp_path / "likes.csv", n=20, likes=likes)
     assert main(["recommend", "--data-dir", str(synthetic_dir), "--model-file",
-                 str(tmp_path / "m.npz"), "--likes", "x.csv"]) == 2
+                 str(tmp_path / "m.npz"), "--likes", str(sheet)]) == 2
     assert "scores 10 artists" in capsys.readouterr().err
 
 
