@@ -1,5 +1,5 @@
-"""Numeric primitives shared by every layer: the CSR check, top-N selection and row
-normalisation.
+"""Numeric primitives shared by every layer: the CSR check, top-N selection, row
+normalisation, and reuse of costly results within a block (:func:`reuse_results`).
 
 One definition of each, used by the models, the evaluation, ``recommend`` and the service,
 so a ranking or a cosine means the same thing everywhere. Imports nothing from the package
@@ -8,9 +8,13 @@ so a ranking or a cosine means the same thing everywhere. Imports nothing from t
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import time
 import warnings
-from typing import Any, Literal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,6 +22,66 @@ import scipy.sparse as sp
 #: The score ``implicit`` gives a candidate that is ranked but filtered (``items=`` with an
 #: already liked artist): the most negative float32.
 FILTERED_SCORE = float(-np.finfo(np.float32).max)
+
+_Result = TypeVar("_Result")
+_REUSED: dict[tuple[str, str], Any] | None = None
+
+
+@contextmanager
+def reuse_results() -> Iterator[None]:
+    """Within the block, :func:`memoised` computes each result once per distinct input.
+
+    For a study that fits models sharing parts on one split (the hybrid's EASE and ALS
+    next to the standalone ones): the second identical fit costs nothing. Results are
+    forgotten when the outermost block ends.
+    """
+    global _REUSED
+    outermost = _REUSED is None
+    if outermost:
+        _REUSED = {}
+    try:
+        yield
+    finally:
+        if outermost:
+            _REUSED = None
+
+
+def memoised(kind: str, compute: Callable[[], _Result], *inputs: Any) -> _Result:
+    """``compute()``, or a copy of its earlier result for equal ``inputs`` (arrays, sparse
+    matrices and plain values, compared by content) inside :func:`reuse_results`;
+    outside one, always ``compute()``."""
+    if _REUSED is None:
+        return compute()
+    key = (kind, _digest(inputs))
+    if key not in _REUSED:
+        _REUSED[key] = compute()
+    return copy.deepcopy(_REUSED[key])
+
+
+def _digest(inputs: Any) -> str:
+    """A content hash of nested arrays, sparse matrices and plain values."""
+    hasher = hashlib.blake2b(digest_size=16)
+
+    def feed(value: Any) -> None:
+        if sp.issparse(value):
+            value = sp.csr_matrix(value)
+            for part in (value.data, value.indices, value.indptr, np.array(value.shape)):
+                feed(part)
+        elif isinstance(value, np.ndarray):
+            hasher.update(f"{value.dtype}{value.shape}".encode())
+            hasher.update(np.ascontiguousarray(value).view(np.uint8).ravel().data)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                feed(item)
+        elif isinstance(value, dict):
+            for name in sorted(value):
+                feed(name)
+                feed(value[name])
+        else:
+            hasher.update(repr(value).encode())
+
+    feed(inputs)
+    return hasher.hexdigest()
 
 
 def check_csr(matrix: Any, name: str = "user_items", convert: bool = False) -> sp.csr_matrix:

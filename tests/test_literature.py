@@ -5,12 +5,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
 from lastfm_rec import evaluation as ev
 from lastfm_rec import literature, models
+from lastfm_rec.matrices import StudyData
+from lastfm_rec.models import ease as ease_module
 from lastfm_rec.models.base import scale_plays
+from lastfm_rec.preprocessing import IdMap
 
 
 def sets(rows: list[list[int]], width: int = 30) -> sp.csr_matrix:
@@ -120,3 +124,43 @@ def test_no_personalised_model_falls_below_item_knn_on_zero_one_input(real_data_
     assert ndcg["item-knn"] > 0.2
     for name, value in ndcg.items():
         assert value >= ndcg["item-knn"], f"{name} {value:.4f} < item-knn {ndcg['item-knn']:.4f}"
+
+
+# --------------------------------------------------------------------------- reuse
+
+def small_study(n_users: int = 40, n_items: int = 30) -> StudyData:
+    matrix = plays(n_users, n_items, seed=7)
+    users = IdMap.from_values(np.arange(n_users) + 1)
+    artists = IdMap.from_values(np.arange(n_items) + 100)
+    rng = np.random.default_rng(8)
+    tagged = pd.DataFrame({"userID": rng.integers(1, n_users + 1, 300),
+                           "artistID": rng.integers(100, 100 + n_items, 300),
+                           "tagID": rng.integers(1, 12, 300)})
+    friends = sp.csr_matrix((rng.random((n_users, n_users)) < 0.1).astype(np.float64))
+    friends = ((friends + friends.T) > 0).astype(np.float64)
+    friends.setdiag(0)
+    friends.eliminate_zeros()
+    return StudyData(plays=matrix, users=users, artists=artists, user_tagged=tagged,
+                     friends=sp.csr_matrix(friends))
+
+
+def test_run_literature_reuses_the_hybrids_parts_with_unchanged_results(monkeypatch):
+    data = small_study()
+    small = {"als_factors": 4, "als_regularization": 1.0}
+    monkeypatch.setitem(models.TUNED_BINARY, "hybrid",
+                        {**models.TUNED_BINARY["hybrid"], **small})
+    monkeypatch.setitem(models.TUNED_BINARY, "als",
+                        {**models.TUNED_BINARY["als"], "factors": 4, "regularization": 1.0})
+    solves = []
+    original = ease_module._solve_weights
+    monkeypatch.setattr(ease_module, "_solve_weights",
+                        lambda *args: solves.append(1) or original(*args))
+    runs = {"hybrid": ("hybrid", "binary"), "ease": ("ease", "binary"), "als": ("als", "binary")}
+    table = literature.run_literature(data, runs, seeds=(0, 1), K=(10,)).set_index(
+        ["run", "seed"])
+    assert len(solves) == 2  # one EASE solve per split, shared by the hybrid and ease
+    for seed in (0, 1):
+        train, test = ev.random_split(data.plays, 0.2, seed=seed)
+        for label in ("ease", "als"):
+            fresh = literature.fit_and_score(runs[label][0], data, "binary", train, test, K=(10,))
+            assert table.loc[(label, seed), "ndcg@10"] == fresh["ndcg@10"]

@@ -8,8 +8,10 @@ import pytest
 import scipy.sparse as sp
 
 from lastfm_rec import models
+from lastfm_rec.models.als import ALSRecommender, tag_rows
 from lastfm_rec.models.base import Recommender
-from lastfm_rec.ops import top_n
+from lastfm_rec.models.ease import ease_weights
+from lastfm_rec.ops import memoised, reuse_results, top_n
 
 BLOCKS, USERS_PER_BLOCK, ITEMS_PER_BLOCK = 3, 12, 6
 N_USERS, N_ITEMS = BLOCKS * USERS_PER_BLOCK, BLOCKS * ITEMS_PER_BLOCK
@@ -233,3 +235,66 @@ def test_top_n_breaks_ties_at_the_cut_by_lower_id() -> None:
         expected_values = np.take_along_axis(scores, expected, axis=1)
         np.testing.assert_array_equal(ids, np.where(np.isneginf(expected_values), -1, expected))
         np.testing.assert_array_equal(values, expected_values)
+
+
+# ----------------------------------------------------- reuse, EASE, tag-aware ALS
+
+def test_memoised_computes_once_per_input_inside_reuse_results_only() -> None:
+    calls = []
+
+    def compute() -> np.ndarray:
+        calls.append(1)
+        return np.arange(3.0)
+
+    key = np.ones((2, 2))
+    memoised("k", compute, key)
+    memoised("k", compute, key)
+    assert len(calls) == 2  # outside a block nothing is kept
+    with reuse_results():
+        first = memoised("k", compute, key, {"a": 1})
+        first[0] = 99.0  # a caller changing its result must not change the stored one
+        again = memoised("k", compute, key.copy(), {"a": 1})
+        memoised("k", compute, key, {"a": 2})
+        memoised("k", compute, sp.csr_matrix(key))
+    assert len(calls) == 5 and again[0] == 0.0
+    memoised("k", compute, key, {"a": 1})
+    assert len(calls) == 6  # forgotten when the block ends
+
+
+def test_ease_weights_equal_the_general_inverse_and_reject_a_singular_system() -> None:
+    rng = np.random.default_rng(4)
+    x = sp.csr_matrix((rng.random((60, 25)) < 0.3).astype(np.float64))
+    vectors = sp.csr_matrix(rng.random((25, 4)))
+    gram = (x.T @ x).toarray() + 2.0 * (vectors @ vectors.T).toarray()
+    inverse = np.linalg.inv(gram + 5.0 * np.eye(25))
+    expected = -inverse / np.diag(inverse)
+    np.fill_diagonal(expected, 0.0)
+    for dtype, tolerance in ((np.float64, 1e-6), (np.float32, 1e-5)):
+        got = ease_weights(x, 5.0, vectors, 2.0, dtype=dtype)
+        np.testing.assert_allclose(got, expected, atol=tolerance)
+    with pytest.raises(np.linalg.LinAlgError, match="larger l2"):
+        ease_weights(sp.csr_matrix((3, 4)), 0.0)
+
+
+def test_tag_rows_keep_tags_on_enough_artists_with_log_counts() -> None:
+    tags = sp.csr_matrix(np.array([[3, 1], [1, 0], [1, 0], [1, 0], [2, 0], [0, 0]], float))
+    rows = tag_rows(tags, 2.0)
+    assert rows.shape == (1, 6)  # tag 1 is on one artist only
+    np.testing.assert_allclose(rows.toarray()[0], 2.0 * np.log1p([3, 1, 1, 1, 2, 0]))
+
+
+def test_als_with_tags_learns_from_them_and_keeps_one_row_per_user() -> None:
+    rng = np.random.default_rng(5)
+    plays = sp.csr_matrix((rng.random((30, 20)) < 0.3) * rng.integers(1, 50, (30, 20)),
+                          dtype=np.float64)
+    tags = sp.csr_matrix((rng.random((20, 8)) < 0.5).astype(np.float64))
+    small = {"factors": 4, "regularization": 0.1, "iterations": 5}
+    plain_fit = ALSRecommender(**small).fit(plays, show_progress=False)
+    ignored = ALSRecommender(**small, item_tags=tags).fit(plays, show_progress=False)
+    tagged = ALSRecommender(**small, item_tags=tags, tag_weight=2.0).fit(plays,
+                                                                       show_progress=False)
+    np.testing.assert_array_equal(ignored.item_factors, plain_fit.item_factors)
+    assert tagged.user_factors.shape == plain_fit.user_factors.shape == (30, 4)
+    assert not np.allclose(tagged.item_factors, plain_fit.item_factors)
+    with pytest.raises(ValueError, match="item_tags has 19 rows"):
+        ALSRecommender(**small, item_tags=tags[:19], tag_weight=1.0).fit(plays)

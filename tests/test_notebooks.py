@@ -157,6 +157,8 @@ def test_literature_protocol_beats_the_published_social_recommenders(executed) -
     # SocialLGN's 0.2566 was chosen on test; these settings were chosen on validation only.
     assert lit[best_binary]["ndcg@10"] > r["published_ndcg10"]["SocialLGN"] == 0.2566
     assert lit[best_all]["ndcg@10"] > lit[best_binary]["ndcg@10"] + 0.005  # what counts add
+    # Every signal: above the best single-split figure seen before averaging over seeds.
+    assert lit[best_all]["ndcg@10"] > 0.2758
     # 0/1 input collapses no personalised model below item-knn
     for run, signals in r["literature_signals"].items():
         if signals == "binary" and run != "popularity":

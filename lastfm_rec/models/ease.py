@@ -12,17 +12,52 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import lapack
 from threadpoolctl import threadpool_limits
 
 from lastfm_rec.models.base import Recommender, plain, scale_plays
+from lastfm_rec.ops import memoised
 
 
-def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
-    """EASE's item-item weights ``I - P / diag(P)``, ``P = (gram + l2 I)^-1`` (float32)."""
-    gram = np.array(gram, dtype=np.float64)
-    gram[np.diag_indices_from(gram)] += plain(l2)
+def ease_weights(rows: sp.csr_matrix, l2: float, item_vectors: sp.csr_matrix | None = None,
+                 vector_weight: float = 0.0, dtype: type = np.float32) -> np.ndarray:
+    """EASE's item-item weights ``I - P / diag(P)`` (float32).
+
+    ``P = (G + l2 I)^-1`` with the Gram matrix ``G = rows^T rows``, plus ``vector_weight``
+    times the item-item inner products of ``item_vectors`` (one row per column of ``rows``)
+    when given. ``G + l2 I`` is symmetric positive definite, so ``P`` comes from its Cholesky
+    factor, in ``dtype``: float32 (the default) takes half the time of float64 and moved 5
+    of 1,881 users' top-10 orders on the real data (weights within 5e-7 of float64's), a
+    quarter of the time of the general inverse it replaces. Inside
+    :func:`lastfm_rec.ops.reuse_results`, equal inputs reuse the earlier weights.
+    """
+    extra, weight = (item_vectors, plain(vector_weight)) if (
+        item_vectors is not None and vector_weight) else (None, 0.0)
+    return memoised("ease_weights",
+                    lambda: _solve_weights(_gram(rows, extra, weight), plain(l2), dtype),
+                    rows, plain(l2), extra, weight, np.dtype(dtype).str)
+
+
+def _gram(rows: sp.csr_matrix, item_vectors: sp.csr_matrix | None,
+          vector_weight: float) -> np.ndarray:
+    gram = (rows.T @ rows).toarray()
+    if item_vectors is not None:
+        gram += vector_weight * (item_vectors @ item_vectors.T).toarray()
+    return gram
+
+
+def _solve_weights(gram: np.ndarray, l2: float, dtype: type) -> np.ndarray:
+    system = np.array(gram, dtype=dtype, order="F")
+    system[np.diag_indices_from(system)] += l2
+    potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (system,))
     with threadpool_limits(2, "blas"):
-        inverse = np.linalg.inv(gram)
+        factor, info = potrf(system, lower=False, overwrite_a=True)
+        if info == 0:
+            inverse, info = potri(factor, lower=False, overwrite_c=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"EASE's Gram matrix plus l2 = {l2} is not positive "
+                                    "definite: use a larger l2")
+    inverse = np.triu(inverse) + np.triu(inverse, 1).T
     weights = -inverse / np.diag(inverse)
     weights[np.diag_indices_from(weights)] = 0.0
     return weights.astype(np.float32)
@@ -56,7 +91,7 @@ class EASERecommender(Recommender):
     def _fit(self, user_items: sp.csr_matrix) -> None:
         self.items_ = modelled_items(self.item_listeners_, self.min_listeners)
         x = scale_plays(user_items, self.scaling)[:, self.items_]
-        self.weights_ = ease_weights((x.T @ x).toarray(), self.l2)
+        self.weights_ = ease_weights(x, self.l2)
 
     def _score(self, userids: np.ndarray, user_items: sp.csr_matrix,
                recalculate_user: bool) -> np.ndarray:

@@ -11,7 +11,9 @@ Three signals, each scaled per user to a maximum absolute value of 1 and summed:
    artists too rare for EASE.
 3. **ALS** (weight ``als_weight``): implicit-feedback matrix factorisation
    (:class:`~lastfm_rec.models.als.ALSRecommender` with ``als_factors`` and
-   ``als_regularization``), which folds new users in by least squares.
+   ``als_regularization``), which folds new users in by least squares; with
+   ``als_tag_weight`` the artists' tags enter its factorisation as pseudo-users
+   (:func:`~lastfm_rec.models.als.tag_rows`).
 4. **RP3beta** (weight ``rp3_weight``): the popularity-discounted random walk
    (:class:`~lastfm_rec.models.rp3beta.RP3betaRecommender`, its defaults).
 5. **Friends' artists** (weight ``social_weight``): the mean 0/1 plays of the user's
@@ -34,9 +36,10 @@ On 0/1 input with friends only (the literature protocol, :mod:`lastfm_rec.litera
 settings ``TUNED_BINARY["hybrid"]``), validation NDCG@10: 0.1823 for the blend of EASE,
 ALS on 0/1 input (weight 1.5), RP3beta (0.2) and friends' artists (0.1); without ALS 0.1713,
 without RP3beta 0.1819, without friends' artists 0.1815 (EASE alone 0.1701). With every
-signal on that protocol (``lastfm_rec.literature.PROTOCOL_SETTINGS``), an ALS on 0/1 input
-(weight 0.4) next to the play-count ALS raised validation NDCG@10 from 0.1920 to 0.1937;
-RP3beta and friends' artists added nothing.
+signal on that protocol (``lastfm_rec.literature.PROTOCOL_SETTINGS``): the play-count
+settings 0.1920; an ALS on 0/1 input (weight 0.4) next to the play-count ALS 0.1937; the
+artists' tags inside the play-count ALS (``als_tag_weight`` 3, its weight 2, tag profile 0.3)
+0.1955. RP3beta and friends' artists added nothing.
 """
 
 from __future__ import annotations
@@ -92,8 +95,9 @@ class HybridRecommender(Recommender):
         Weight of the tag-profile score in the blend.
     min_listeners
         Artists with fewer training listeners are left out of EASE (tags still reach them).
-    als_weight, als_factors, als_regularization, als_alpha, als_scaling
-        Weight and settings of the ALS component (weight 0 leaves it out).
+    als_weight, als_factors, als_regularization, als_alpha, als_scaling, als_tag_weight
+        Weight and settings of the ALS component (weight 0 leaves it out; ``als_tag_weight``
+        is its ``tag_weight``, used when ``item_tags`` is given).
     rp3_weight
         Weight of the RP3beta score (0 leaves it out).
     social_weight
@@ -113,7 +117,8 @@ class HybridRecommender(Recommender):
                  min_listeners: int = 2, als_weight: float = 1.0, als_factors: int = 256,
                  als_regularization: float = 100.0, als_alpha: float = 5.0,
                  als_scaling: str = "log1p", rp3_weight: float = 0.0,
-                 social_weight: float = 0.0, binary_als_weight: float = 0.0) -> None:
+                 social_weight: float = 0.0, binary_als_weight: float = 0.0,
+                 als_tag_weight: float = 0.0) -> None:
         self.item_tags, self.user_friends = item_tags, user_friends
         self.l2, self.tag_gram, self.friends = l2, tag_gram, friends
         self.tag_weight, self.min_listeners = tag_weight, min_listeners
@@ -121,11 +126,12 @@ class HybridRecommender(Recommender):
         self.als_regularization, self.als_alpha = als_regularization, als_alpha
         self.als_scaling = als_scaling
         self.rp3_weight, self.social_weight = rp3_weight, social_weight
-        self.binary_als_weight = binary_als_weight
+        self.binary_als_weight, self.als_tag_weight = binary_als_weight, als_tag_weight
 
     def _als(self) -> ALSRecommender:
         return ALSRecommender(factors=self.als_factors, regularization=self.als_regularization,
-                              alpha=self.als_alpha, scaling=self.als_scaling)
+                              alpha=self.als_alpha, scaling=self.als_scaling,
+                              item_tags=self.item_tags, tag_weight=self.als_tag_weight)
 
     def _fit(self, user_items: sp.csr_matrix, show_progress: bool = False,
              callback: FitCallback | None = None) -> None:
@@ -137,12 +143,9 @@ class HybridRecommender(Recommender):
                              f"{self.user_friends.shape}")
         self.items_ = modelled_items(self.item_listeners_, self.min_listeners)
         x = scale_plays(user_items, "binary")[:, self.items_]
-        gram = (x.T @ x).toarray()
         self.tags_ = None if self.item_tags is None else tag_vectors(self.item_tags)
-        if self.tags_ is not None and self.tag_gram:
-            modelled = self.tags_[self.items_]
-            gram += self.tag_gram * (modelled @ modelled.T).toarray()
-        self.weights_ = ease_weights(gram, self.l2)
+        modelled = None if self.tags_ is None else self.tags_[self.items_]
+        self.weights_ = ease_weights(x, self.l2, modelled, self.tag_gram)
         self.friend_plays_ = None
         if self.user_friends is not None and (self.friends or self.social_weight):
             degree = np.diff(sp.csr_matrix(self.user_friends).indptr)

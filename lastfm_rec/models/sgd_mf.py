@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 from lastfm_rec.foldin import fold_in, similar_users_embedding
 from lastfm_rec.models.base import FactorRecommender, FitCallback
+from lastfm_rec.ops import memoised
 from lastfm_rec.preprocessing import WeightScaler, outlier_threshold
 
 FOLD_INS = ("least-squares", "similar-users")
@@ -70,6 +71,15 @@ class SGDMFRecommender(FactorRecommender):
 
     def _fit(self, user_items: sp.csr_matrix, show_progress: bool = False,
              callback: FitCallback | None = None) -> None:
+        training = {k: v for k, v in self.saved_params().items()
+                    if k not in ("fold_in", "n_similar")}  # these act after the fit
+        self.scale_, self.user_factors, self.item_factors, self.n_observed_ = memoised(
+            "sgd-mf", lambda: self._solve(user_items, show_progress, callback), user_items,
+            training)
+
+    def _solve(self, user_items: sp.csr_matrix, show_progress: bool,
+               callback: FitCallback | None) -> tuple[np.ndarray, ...]:
+        """Scaler range, user and artist factors, and the number of entries trained on."""
         from lastfm_rec.cfmodel import build_model  # TensorFlow: imported only when needed
 
         coo = user_items.tocoo()
@@ -77,7 +87,6 @@ class SGDMFRecommender(FactorRecommender):
         if self.remove_outliers and coo.nnz:
             keep = coo.data <= outlier_threshold(coo.data, self.quantile)
         scaler = WeightScaler.fit(coo.data[keep])
-        self.scale_ = np.array([scaler.minimum, scaler.maximum])
         ratings = pd.DataFrame({"u_id": coo.row[keep], "a_id": coo.col[keep],
                                 "w_mm": scaler.transform(coo.data[keep])})
         model = build_model(ratings, embedding_dim=int(self.embedding_dim),
@@ -89,14 +98,15 @@ class SGDMFRecommender(FactorRecommender):
         try:
             _train(model, int(self.num_iterations), float(self.learning_rate), show_progress,
                    callback)
-            self.user_factors = np.asarray(model.embeddings["u_id"], dtype=np.float64)
-            self.item_factors = np.asarray(model.embeddings["a_id"], dtype=np.float64)
+            user_factors = np.asarray(model.embeddings["u_id"], dtype=np.float64)
+            item_factors = np.asarray(model.embeddings["a_id"], dtype=np.float64)
         finally:
             model.close()
         # Rows nothing trained keep their random start: zero them, as ALS leaves them.
-        self.user_factors[np.bincount(coo.row[keep], minlength=self.n_users) == 0] = 0.0
-        self.item_factors[np.bincount(coo.col[keep], minlength=self.n_items) == 0] = 0.0
-        self.n_observed_ = np.array(int(keep.sum()))
+        user_factors[np.bincount(coo.row[keep], minlength=self.n_users) == 0] = 0.0
+        item_factors[np.bincount(coo.col[keep], minlength=self.n_items) == 0] = 0.0
+        return (np.array([scaler.minimum, scaler.maximum]), user_factors, item_factors,
+                np.array(int(keep.sum())))
 
     def _scaled(self, user_items: sp.csr_matrix) -> sp.csr_matrix:
         scaled = sp.csr_matrix(user_items, copy=True)
