@@ -143,7 +143,11 @@ def spark_session(settings: SparkSettings | None = None) -> SparkSession:
     settings = settings or SparkSettings.from_env()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     log4j = resources.files("lastfm_rec").joinpath("spark-log4j2.properties")
-    java_options = f"-Dlog4j2.configurationFile={log4j}"
+    # ALS's lineage grows with each iteration and Java serialises it recursively when a
+    # task is sent. With the default 1 MB thread stacks a 15-iteration fit overflowed once in
+    # three full test runs, on a loaded machine (interpreted frames are larger than compiled
+    # ones). 16 MB stacks are reserved address space, committed only as they are used.
+    java_options = f"-Dlog4j2.configurationFile={log4j} -Xss16m"
     builder = (SparkSession.builder.master(settings.master).appName("lastfm-rec")
                .config("spark.driver.memory", settings.driver_memory)
                .config("spark.driver.extraJavaOptions", java_options)  # local: runs the tasks

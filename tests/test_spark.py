@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from lastfm_rec import spark as spk
 from lastfm_rec.cli import main
@@ -111,6 +112,16 @@ def test_missing_java_is_one_clear_error(monkeypatch, tmp_path) -> None:
 # --------------------------------------------------------------------------- spark-als
 
 SMALL = {"factors": 8, "regularization": 0.05, "alpha": 5.0, "iterations": 10}
+
+
+def test_a_long_als_fit_does_not_overflow_the_drivers_stack(spark) -> None:
+    # ALS's lineage is serialised recursively with each task: 60 iterations overflowed the
+    # default 1 MB thread stacks on every try; the session's 16 MB stacks take them.
+    rng = np.random.default_rng(0)
+    plays = sp.csr_matrix((rng.random((60, 40)) < 0.2) * rng.integers(1, 30, (60, 40)),
+                          dtype=np.float64)
+    model = create("spark-als", iterations=60, factors=4).fit(plays, show_progress=False)
+    assert model.item_factors.shape == (40, 4) and np.isfinite(model.item_factors).all()
 
 
 @pytest.fixture(scope="module")
