@@ -49,7 +49,7 @@ import scipy.sparse as sp
 
 from lastfm_rec.models.als import ALSRecommender
 from lastfm_rec.models.base import FitCallback, ModelFitError, Recommender, scale_plays
-from lastfm_rec.models.ease import ease_weights, modelled_items, weight_rows
+from lastfm_rec.models.ease import ease_weights, float32_product, modelled_items, weight_rows
 from lastfm_rec.models.rp3beta import RP3betaRecommender
 from lastfm_rec.ops import normalize_rows
 
@@ -178,7 +178,7 @@ class HybridRecommender(Recommender):
         if social is not None and self.friends:
             query = query + self.friends * social[:, self.items_]
         ease = np.zeros((userids.size, self.n_items))
-        ease[:, self.items_] = query @ self.weights_
+        ease[:, self.items_] = float32_product(query, self.weights_)
         scores = _scale_rows(ease)
         if self.tags_ is not None and self.tag_weight:
             profile = normalize_rows(sp.csr_matrix(played @ self.tags_))
