@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 from lastfm_rec.models.base import (
     FactorRecommender,
     FitCallback,
+    check_item_tags,
     grown,
     ids_and_rows,
     plain,
@@ -81,9 +82,7 @@ class ALSRecommender(FactorRecommender):
              callback: FitCallback | None = None) -> None:
         matrix = scale_plays(user_items, self.scaling)
         if self.tag_weight and self.item_tags is not None:
-            if self.item_tags.shape[0] != self.n_items:
-                raise ValueError(f"item_tags has {self.item_tags.shape[0]} rows, the play "
-                                 f"matrix {self.n_items} artists")
+            check_item_tags(self)
             matrix = sp.vstack([matrix, tag_rows(self.item_tags, self.tag_weight)]).tocsr()
         user_factors, self.item_factors = memoised(
             "als", lambda: self._solve(matrix, show_progress, callback), matrix,

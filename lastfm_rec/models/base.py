@@ -624,6 +624,14 @@ def self_first(scores: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return scores
 
 
+def check_item_tags(model: Recommender) -> None:
+    """Raise a one-line ``ValueError`` unless ``model.item_tags`` (when given) has one row
+    per artist of the play matrix it is being fitted on."""
+    if model.item_tags is not None and model.item_tags.shape[0] != model.n_items:
+        raise ValueError(f"item_tags has {model.item_tags.shape[0]} rows, the play matrix "
+                         f"{model.n_items} artists")
+
+
 def scale_plays(user_items: sp.csr_matrix, scaling: str) -> sp.csr_matrix:
     """``"binary"`` (1 for any play), ``"log1p"`` (log(1 + plays)) or ``"raw"`` play counts."""
     scaled = sp.csr_matrix(user_items, dtype=np.float64, copy=True)

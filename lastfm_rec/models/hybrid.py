@@ -48,7 +48,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from lastfm_rec.models.als import ALSRecommender
-from lastfm_rec.models.base import FitCallback, ModelFitError, Recommender, scale_plays
+from lastfm_rec.models.base import (
+    FitCallback,
+    ModelFitError,
+    Recommender,
+    check_item_tags,
+    scale_plays,
+)
 from lastfm_rec.models.ease import ease_weights, float32_product, modelled_items, weight_rows
 from lastfm_rec.models.rp3beta import RP3betaRecommender
 from lastfm_rec.ops import normalize_rows
@@ -135,9 +141,7 @@ class HybridRecommender(Recommender):
 
     def _fit(self, user_items: sp.csr_matrix, show_progress: bool = False,
              callback: FitCallback | None = None) -> None:
-        if self.item_tags is not None and self.item_tags.shape[0] != self.n_items:
-            raise ValueError(f"item_tags has {self.item_tags.shape[0]} rows, the play matrix "
-                             f"{self.n_items} artists")
+        check_item_tags(self)
         if self.user_friends is not None and self.user_friends.shape != (self.n_users,) * 2:
             raise ValueError(f"user_friends must be {self.n_users} x {self.n_users}, got "
                              f"{self.user_friends.shape}")
