@@ -36,10 +36,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from lastfm_rec import cfmodel  # noqa: E402
-from lastfm_rec.cfmodel import build_model  # noqa: E402
-from lastfm_rec.data import DataError, load_dataset  # noqa: E402
-from lastfm_rec.preprocessing import prepare  # noqa: E402
+from lastfm_rec.data.hetrec import DataError, load_dataset  # noqa: E402
+from lastfm_rec.data.preprocessing import prepare  # noqa: E402
+from lastfm_rec.original import cfmodel  # noqa: E402
+from lastfm_rec.original.cfmodel import build_model  # noqa: E402
 
 tf = cfmodel.tf
 #: The original notebook's second model (see ``cfmodel.ORIGINAL_MODELS`` for how its

@@ -18,7 +18,7 @@ for, e.g. notebook kernels):
    users at once (users/s), and the wall time of ``lastfm-rec --help`` and of a cached
    ``lastfm-rec recommend`` (subprocesses).
 4. Peak RSS: a column of every table above.
-5. ``growth``    seeded synthetic data (``lastfm_rec.synthetic``) at 1x and 10x the real users
+5. ``growth``    seeded synthetic data (``lastfm_rec.data.synthetic``) at 1x and 10x the real users
    and artists (100x with ``--with-100x``: 189,200 users, 1.76 M artists, ~9.3 M rows). Per
    size, each step in its own subprocess: generate; ``load_dataset`` + ``prepare``; fit of
    ``models.create("als")`` (implicit feedback, its default parameters: recorded in the
@@ -130,7 +130,7 @@ def _work_notebook(p: dict) -> dict:
 
 
 def _work_serving_cold(p: dict) -> dict:
-    from lastfm_rec.service import load_session
+    from lastfm_rec.serving.session import load_session
 
     seconds, session = _timed(lambda: load_session(p["data_dir"], p["model"]))
     return {"cold_session_seconds": seconds, "n_users": int(session.plays.shape[0]),
@@ -140,8 +140,8 @@ def _work_serving_cold(p: dict) -> dict:
 def _work_serving(p: dict) -> dict:
     import numpy as np
 
-    from lastfm_rec.recommend import read_rec_sheet
-    from lastfm_rec.service import likes_row, load_session, recommend_for_likes
+    from lastfm_rec.data.sheets import read_rec_sheet
+    from lastfm_rec.serving.session import likes_row, load_session, recommend_for_likes
 
     session_s, session = _timed(lambda: load_session(p["data_dir"], p["model"]))
     sheet_times = []
@@ -178,7 +178,7 @@ def _work_serving(p: dict) -> dict:
 
 
 def _work_generate(p: dict) -> dict:
-    from lastfm_rec.synthetic import SyntheticSpec, generate_hetrec
+    from lastfm_rec.data.synthetic import SyntheticSpec, generate_hetrec
 
     imports = _rss_mb()["self_peak_mb"]
     spec = SyntheticSpec.scaled(p["factor"])
@@ -244,7 +244,7 @@ def _work_fit_implicit(p: dict) -> dict:
 def _work_fit_cf(p: dict) -> dict:
     import pandas as pd
 
-    from lastfm_rec.cfmodel import build_model
+    from lastfm_rec.original.cfmodel import build_model
 
     imports = _rss_mb()["self_peak_mb"]
     data = _prepared(p["prepared"])
@@ -470,7 +470,7 @@ def _cli_command() -> list[str]:
     script = Path(sys.executable).parent / "lastfm-rec"
     if script.is_file():
         return [str(script)]
-    return [sys.executable, "-c", "import sys; from lastfm_rec.cli import main; "
+    return [sys.executable, "-c", "import sys; from lastfm_rec.serving.cli import main; "
                                   "sys.exit(main())"]
 
 
@@ -847,7 +847,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.worker:
         return worker_main(args.worker, args.params, args.result)
 
-    from lastfm_rec.data import DataError, find_data_dir
+    from lastfm_rec.data.hetrec import DataError, find_data_dir
 
     try:
         found = find_data_dir(args.data_dir)
@@ -860,7 +860,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args.data_dir = found.resolve()
     if args.serving_model is None:
-        from lastfm_rec.cli import DEFAULT_MODEL
+        from lastfm_rec.serving.cli import DEFAULT_MODEL
 
         args.serving_model = DEFAULT_MODEL
     sections = args.only or list(SECTIONS)

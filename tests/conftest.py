@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lastfm_rec.synthetic import SyntheticSpec, generate_hetrec
+from lastfm_rec.data.synthetic import SyntheticSpec, generate_hetrec
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -18,7 +18,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     Tests about the warning see it anyway (``pytest.warns`` records every warning).
     """
-    quiet = pytest.mark.filterwarnings("ignore::lastfm_rec.data.DataDifferenceWarning")
+    quiet = pytest.mark.filterwarnings("ignore::lastfm_rec.data.hetrec.DataDifferenceWarning")
     for item in items:
         if "real_data_dir" not in getattr(item, "fixturenames", ()):
             item.add_marker(quiet)
@@ -44,7 +44,7 @@ def real_data_dir() -> Path:
 
 def spark_missing() -> str | None:
     """Why Spark cannot run here (pyspark or Java 17+ missing), or None when it can."""
-    from lastfm_rec.spark import SparkUnavailableError, java_version
+    from lastfm_rec.spark.session import SparkUnavailableError, java_version
 
     try:
         import pyspark  # noqa: F401
@@ -66,7 +66,7 @@ def spark():
         if IN_CI:
             pytest.fail(reason + "; CI must run the Spark tests")
         pytest.skip(reason)
-    from lastfm_rec.spark import SparkSettings, spark_session
+    from lastfm_rec.spark.session import SparkSettings, spark_session
 
     session = spark_session(SparkSettings(master="local[2]", driver_memory="1g",
                                           shuffle_partitions=4))

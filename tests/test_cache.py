@@ -1,4 +1,4 @@
-"""The model cache in lastfm_rec.cache: format, checks, healing, atomic writes, listing."""
+"""The model cache in lastfm_rec.serving.cache: format, checks, healing, atomic writes, listing."""
 
 from __future__ import annotations
 
@@ -11,10 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lastfm_rec import cache
-from lastfm_rec.cache import CacheWarning, cached_model, clear, entries, load_model, save_model
-from lastfm_rec.matrices import StudyData, load_study, side_data
+from lastfm_rec.data.matrices import StudyData, load_study, side_data
 from lastfm_rec.models import Recommender, create, side_params
+from lastfm_rec.serving import cache
+from lastfm_rec.serving.cache import (
+    CacheWarning,
+    cached_model,
+    clear,
+    entries,
+    load_model,
+    save_model,
+)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-cf = pytest.importorskip("lastfm_rec.cfmodel")
+cf = pytest.importorskip("lastfm_rec.original.cfmodel")
 tf = cf.tf
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -339,7 +339,7 @@ CHILD = textwrap.dedent("""
     sys.path.insert(0, {root!r})
     sys.path.insert(0, {tests!r})
     from test_cfmodel import HYPER, low_rank_ratings
-    from lastfm_rec.cfmodel import build_model
+    from lastfm_rec.original.cfmodel import build_model
     digest = hashlib.sha256()
     for solver, n in (("sgd", 150), ("als", 3)):
         model = build_model(low_rank_ratings(), solver=solver, seed=11, **HYPER)

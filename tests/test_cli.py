@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from lastfm_rec import load_dataset, prepare
-from lastfm_rec.recommend import write_rec_sheet
+from lastfm_rec.data.sheets import write_rec_sheet
 
 EXAMPLE_SHEET = Path(__file__).resolve().parent.parent / "rec_sheets" / "example_artists.csv"
 METAL_SHEET = EXAMPLE_SHEET.with_name("metal_artists.csv")
@@ -65,7 +65,7 @@ def test_help_answers_without_importing_heavy_libraries() -> None:
     assert result.returncode == 0
     for command in ("data", "recommend", "artists", "neighbors", "evaluate", "models", "cache"):
         assert command in result.stdout
-    probe = ("import sys; from lastfm_rec.cli import build_parser; build_parser(); "
+    probe = ("import sys; from lastfm_rec.serving.cli import build_parser; build_parser(); "
              "print(sorted(m for m in ('tensorflow', 'pandas', 'implicit') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             check=True)

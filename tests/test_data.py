@@ -1,4 +1,4 @@
-"""Loaders, data-folder search and verification in lastfm_rec.data."""
+"""Loaders, data-folder search and verification in lastfm_rec.data.hetrec."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lastfm_rec import data
-from lastfm_rec.data import (
+from lastfm_rec.data import hetrec as data
+from lastfm_rec.data.hetrec import (
     CHECKSUMS,
     OPTIONAL_FILES,
     REQUIRED_FILES,
@@ -188,16 +188,16 @@ def test_load_dataset_download_uses_fetch_data(synthetic_dir: Path,
 
 
 def test_default_data_dir_in_checkout() -> None:
-    project = Path(data.__file__).resolve().parent.parent
+    project = Path(data.__file__).resolve().parents[2]
     assert (project / "pyproject.toml").is_file()
     assert data.default_data_dir() == project / "data" / "hetrec2011-lastfm-2k"
 
 
 def test_default_data_dir_outside_checkout(tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    installed = tmp_path / "site-packages" / "lastfm_rec"
+    installed = tmp_path / "site-packages" / "lastfm_rec" / "data"
     installed.mkdir(parents=True)
-    monkeypatch.setattr(data, "__file__", str(installed / "data.py"))
+    monkeypatch.setattr(data, "__file__", str(installed / "hetrec.py"))
     monkeypatch.chdir(tmp_path)
     assert data.default_data_dir() == tmp_path / "data" / "hetrec2011-lastfm-2k"
 

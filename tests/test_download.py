@@ -14,8 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from lastfm_rec import data
-from lastfm_rec.data import REQUIRED_FILES, DataError, fetch_data, load_user_artists, verify_data
+from lastfm_rec.data import hetrec as data
+from lastfm_rec.data.hetrec import (
+    REQUIRED_FILES,
+    DataError,
+    fetch_data,
+    load_user_artists,
+    verify_data,
+)
 
 README = b"synthetic HetRec copy for tests\n"
 

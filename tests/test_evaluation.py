@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from lastfm_rec import evaluation as ev
 from lastfm_rec import models
-from lastfm_rec.data import load_dataset
-from lastfm_rec.preprocessing import IdMap
+from lastfm_rec.data import matrices
+from lastfm_rec.data.hetrec import load_dataset
+from lastfm_rec.data.preprocessing import IdMap
+from lastfm_rec.evaluation import metrics, ranking, splits
 
 
 def held(sets: list[list[int]], width: int = 20) -> sp.csr_matrix:
@@ -36,8 +37,8 @@ def random_plays(n_users: int = 60, n_items: int = 40, per_user: int = 12,
 
 # --------------------------------------------------------------------------- metrics
 
-METRICS = [ev.precision_at_k, ev.recall_at_k, ev.ndcg_at_k, ev.map_at_k,
-           partial(ev.recall_at_k, capped=False)]
+METRICS = [metrics.precision_at_k, metrics.recall_at_k, metrics.ndcg_at_k, metrics.map_at_k,
+           partial(metrics.recall_at_k, capped=False)]
 
 
 @pytest.mark.parametrize("metric", METRICS)
@@ -58,14 +59,14 @@ def test_hand_worked_example():
     ranked, truth = np.array([[2, 5, 9]]), held([[2, 9]])
     dcg = 1 / math.log2(2) + 1 / math.log2(4)  # 1.5
     ideal = 1 / math.log2(2) + 1 / math.log2(3)  # 1.6309
-    assert ev.ndcg_at_k(ranked, truth, 3) == pytest.approx(dcg / ideal)  # 0.9197
-    assert ev.ndcg_at_k(ranked, truth, 3) == pytest.approx(0.919720, abs=1e-6)
-    assert ev.map_at_k(ranked, truth, 3) == pytest.approx((1 / 1 + 2 / 3) / 2)
-    assert ev.precision_at_k(ranked, truth, 3) == pytest.approx(2 / 3)
-    assert ev.recall_at_k(ranked, truth, 3) == pytest.approx(1.0)
+    assert metrics.ndcg_at_k(ranked, truth, 3) == pytest.approx(dcg / ideal)  # 0.9197
+    assert metrics.ndcg_at_k(ranked, truth, 3) == pytest.approx(0.919720, abs=1e-6)
+    assert metrics.map_at_k(ranked, truth, 3) == pytest.approx((1 / 1 + 2 / 3) / 2)
+    assert metrics.precision_at_k(ranked, truth, 3) == pytest.approx(2 / 3)
+    assert metrics.recall_at_k(ranked, truth, 3) == pytest.approx(1.0)
     # at k=1 only the first hit counts; ideal DCG over min(1, 2) = 1 hit
-    assert ev.ndcg_at_k(ranked, truth, 1) == pytest.approx(1.0)
-    assert ev.recall_at_k(ranked, truth, 2) == pytest.approx(0.5)
+    assert metrics.ndcg_at_k(ranked, truth, 1) == pytest.approx(1.0)
+    assert metrics.recall_at_k(ranked, truth, 2) == pytest.approx(0.5)
 
 
 def test_users_without_hits_count_and_empty_users_are_skipped():
@@ -78,43 +79,44 @@ def test_users_without_hits_count_and_empty_users_are_skipped():
 def test_padding_never_hits_and_list_input_matches_csr():
     ranked = np.array([[4, -1, -1], [19, 0, -1]])
     sets = [[4, 19], [0]]
-    assert ev.ndcg_at_k(ranked, sets, 3) == pytest.approx(ev.ndcg_at_k(ranked, held(sets), 3))
+    assert metrics.ndcg_at_k(ranked, sets, 3) == pytest.approx(
+        metrics.ndcg_at_k(ranked, held(sets), 3))
     # user 0: hit at rank 1 of 2 relevant; user 1: hit at rank 2 of 1 relevant
     expected = (1 / (1 + 1 / math.log2(3)) + (1 / math.log2(3)) / 1) / 2
-    assert ev.ndcg_at_k(ranked, held(sets), 3) == pytest.approx(expected)
+    assert metrics.ndcg_at_k(ranked, held(sets), 3) == pytest.approx(expected)
 
 
 def test_metric_input_errors():
     with pytest.raises(ValueError, match="rows"):
-        ev.ndcg_at_k(np.array([[1, 2]]), held([[1], [2]]), 2)
+        metrics.ndcg_at_k(np.array([[1, 2]]), held([[1], [2]]), 2)
     with pytest.raises(ValueError, match="k=3"):
-        ev.ndcg_at_k(np.array([[1, 2]]), held([[1]]), 3)
+        metrics.ndcg_at_k(np.array([[1, 2]]), held([[1]]), 3)
 
 
 def test_coverage_and_mean_popularity():
     ranked = np.array([[0, 1, -1], [1, 2, 3]])
-    assert ev.catalogue_coverage(ranked, n_items=10, k=3) == pytest.approx(4 / 10)
-    assert ev.catalogue_coverage(ranked, n_items=10, k=1) == pytest.approx(2 / 10)
+    assert metrics.catalogue_coverage(ranked, n_items=10, k=3) == pytest.approx(4 / 10)
+    assert metrics.catalogue_coverage(ranked, n_items=10, k=1) == pytest.approx(2 / 10)
     popularity = np.arange(10) * 10.0
     # user 0: mean(0, 10) = 5; user 1: mean(10, 20, 30) = 20
-    assert ev.mean_popularity(ranked, popularity, k=3) == pytest.approx(12.5)
+    assert metrics.mean_popularity(ranked, popularity, k=3) == pytest.approx(12.5)
     plays = sp.csr_matrix(np.array([[1, 0, 3], [2, 0, 0]], dtype=float))
-    assert ev.listeners(plays).tolist() == [2, 0, 1]
+    assert metrics.listeners(plays).tolist() == [2, 0, 1]
 
 
 def test_agrees_with_implicit_evaluation():
     implicit_evaluation = pytest.importorskip("implicit.evaluation")
     plays = random_plays(seed=3)
-    train, test = ev.holdout_split(plays, seed=5)
+    train, test = splits.holdout_split(plays, seed=5)
     model = models.create("item-knn", K=20).fit(train)
-    ours = ev.evaluate(model, train, test, K=(5,))
+    ours = ranking.evaluate(model, train, test, K=(5,))
     theirs = implicit_evaluation.ranking_metrics_at_k(model, train, test, K=5,
                                                       show_progress=False)
     assert ours["ndcg@5"] == pytest.approx(theirs["ndcg"])
     assert ours["map@5"] == pytest.approx(theirs["map"])
     # implicit's "precision" pools hits over users: a micro-averaged recall@k
     users = np.flatnonzero(np.diff(test.indptr))
-    ranked = ev.rank_users(model, users, train[users], 5)
+    ranked = ranking.rank_users(model, users, train[users], 5)
     hits = sum(np.isin(ranked[i], test[u].indices).sum() for i, u in enumerate(users))
     pooled = hits / np.minimum(5, np.diff(test.indptr)[users]).sum()
     assert theirs["precision"] == pytest.approx(pooled)
@@ -124,7 +126,7 @@ def test_agrees_with_implicit_evaluation():
 
 def test_holdout_split_partitions_each_user():
     plays = random_plays()
-    train, test = ev.holdout_split(plays, fraction=0.25, min_items=5, seed=1)
+    train, test = splits.holdout_split(plays, fraction=0.25, min_items=5, seed=1)
     assert train.shape == test.shape == plays.shape
     assert (train + test - plays).nnz == 0  # nothing lost, values kept
     assert train.multiply(test).nnz == 0  # no held-out artist is also in training
@@ -136,16 +138,16 @@ def test_holdout_split_partitions_each_user():
 
 def test_holdout_split_is_seeded():
     plays = random_plays()
-    a, b = ev.holdout_split(plays, seed=7), ev.holdout_split(plays, seed=7)
+    a, b = splits.holdout_split(plays, seed=7), splits.holdout_split(plays, seed=7)
     assert (a[1] != b[1]).nnz == 0
-    c = ev.holdout_split(plays, seed=8)
+    c = splits.holdout_split(plays, seed=8)
     assert (a[1] != c[1]).nnz > 0
 
 
 def test_validation_recipe_nests():
     plays = random_plays()
-    train, test = ev.holdout_split(plays, seed=42)
-    fit_part, validation = ev.holdout_split(train, seed=43)
+    train, test = splits.holdout_split(plays, seed=42)
+    fit_part, validation = splits.holdout_split(train, seed=43)
     assert fit_part.multiply(validation).nnz == 0
     assert validation.multiply(test).nnz == 0 and fit_part.multiply(test).nnz == 0
     assert (fit_part + validation - train).nnz == 0
@@ -153,14 +155,14 @@ def test_validation_recipe_nests():
 
 def test_holdout_split_errors():
     with pytest.raises(ValueError, match="CSR"):
-        ev.holdout_split(np.ones((3, 3)))
+        splits.holdout_split(np.ones((3, 3)))
     with pytest.raises(ValueError, match="fraction"):
-        ev.holdout_split(random_plays(), fraction=1.0)
+        splits.holdout_split(random_plays(), fraction=1.0)
 
 
 def test_new_user_split():
     plays = random_plays()
-    train, given, hidden, new = ev.new_user_split(plays, n_new=6, seed=0)
+    train, given, hidden, new = splits.new_user_split(plays, n_new=6, seed=0)
     assert new.size == 6 and train.shape == (plays.shape[0] - 6, plays.shape[1])
     assert given.shape == hidden.shape == (6, plays.shape[1])
     assert given.multiply(hidden).nnz == 0
@@ -174,7 +176,7 @@ def test_matrices_from_synthetic_files(synthetic_dir):
     dataset = load_dataset(synthetic_dir)
     users = IdMap.from_values(dataset.user_artists["userID"])
     artists = IdMap.from_values(dataset.user_artists["artistID"])
-    plays = ev.play_matrix(dataset.user_artists, users, artists)
+    plays = matrices.play_matrix(dataset.user_artists, users, artists)
     assert plays.shape == (len(users), len(artists))
     assert plays.nnz == len(dataset.user_artists)
     assert plays.sum() == pytest.approx(dataset.user_artists["weight"].sum())
@@ -183,14 +185,14 @@ def test_matrices_from_synthetic_files(synthetic_dir):
     col = artists.to_index(first["artistID"])
     assert plays[row, col] == first["weight"]
 
-    friends = ev.friend_matrix(dataset.user_friends, users)
+    friends = matrices.friend_matrix(dataset.user_friends, users)
     assert (friends != friends.T).nnz == 0 and friends.diagonal().sum() == 0
 
-    tags = ev.tag_matrix(dataset.user_tagged, users, artists)
+    tags = matrices.tag_matrix(dataset.user_tagged, users, artists)
     known = dataset.user_tagged["artistID"].isin(artists.ids)
     assert tags.sum() == known.sum()  # unknown artists dropped, every other assignment kept
-    _, test = ev.holdout_split(plays, seed=0)
-    fewer = ev.tag_matrix(dataset.user_tagged, users, artists, exclude=test)
+    _, test = splits.holdout_split(plays, seed=0)
+    fewer = matrices.tag_matrix(dataset.user_tagged, users, artists, exclude=test)
     tagged = dataset.user_tagged[known]
     owner = users.to_index(tagged["userID"].to_numpy())
     artist = artists.to_index(tagged["artistID"].to_numpy())
@@ -201,18 +203,18 @@ def test_matrices_from_synthetic_files(synthetic_dir):
 
 def test_play_matrix_from_dense_indices():
     frame = pd.DataFrame({"u_id": [0, 0, 2], "a_id": [1, 1, 3], "weight": [2, 3, 4]})
-    matrix = ev.play_matrix(frame)
+    matrix = matrices.play_matrix(frame)
     assert matrix.shape == (3, 4) and matrix[0, 1] == 5 and matrix[2, 3] == 4
     with pytest.raises(ValueError, match="IdMaps"):
-        ev.play_matrix(frame.rename(columns={"u_id": "userID", "a_id": "artistID"}))
+        matrices.play_matrix(frame.rename(columns={"u_id": "userID", "a_id": "artistID"}))
 
 
 # --------------------------------------------------------------------------- evaluate
 
 def test_evaluate_and_evaluate_models():
     plays = random_plays(seed=2)
-    train, test = ev.holdout_split(plays, seed=2)
-    table = ev.evaluate_models({"pop": models.create("popularity"),
+    train, test = splits.holdout_split(plays, seed=2)
+    table = ranking.evaluate_models({"pop": models.create("popularity"),
                                 "knn": models.create("item-knn", K=20)}, train, test)
     assert list(table.index) == ["pop", "knn"]
     for k in (10, 20):
@@ -221,28 +223,28 @@ def test_evaluate_and_evaluate_models():
         assert (table[f"popularity@{k}"] > 0).all()
     assert (table["users"] == (np.diff(test.indptr) > 0).sum()).all()
     assert (table["fit_seconds"] >= 0).all()
-    row = ev.evaluate(models.create("popularity").fit(train), train, test, K=(5,))
+    row = ranking.evaluate(models.create("popularity").fit(train), train, test, K=(5,))
     assert set(row) >= {"ndcg@5", "users", "eval_seconds"}
 
 
 def test_evaluate_new_users():
     plays = random_plays(seed=4)
-    train, given, hidden, _ = ev.new_user_split(plays, n_new=6, seed=1)
+    train, given, hidden, _ = splits.new_user_split(plays, n_new=6, seed=1)
     model = models.create("item-knn", K=20).fit(train)
-    row = ev.evaluate_new_users(model, given, hidden, K=(5,))
+    row = ranking.evaluate_new_users(model, given, hidden, K=(5,))
     assert row["users"] == 6 and 0 <= row["ndcg@5"] <= 1
 
 
 @pytest.mark.realdata
 def test_real_split_ranks_above_chance(real_data_dir):
-    study = ev.load_study(real_data_dir)
+    study = matrices.load_study(real_data_dir)
     assert study.plays.shape == (1892, 17632) and study.plays.nnz == 92834
-    train, test = ev.holdout_split(study.plays, seed=42)
+    train, test = splits.holdout_split(study.plays, seed=42)
     assert test.nnz == pytest.approx(0.2 * 92834, rel=0.01)
-    popularity = ev.evaluate(models.create("popularity").fit(train), train, test, K=(10,))
-    chance = ev.evaluate(models.create("random").fit(train), train, test, K=(10,))
+    popularity = ranking.evaluate(models.create("popularity").fit(train), train, test, K=(10,))
+    chance = ranking.evaluate(models.create("random").fit(train), train, test, K=(10,))
     assert chance["ndcg@10"] < 0.005 < 0.05 < popularity["ndcg@10"]
-    knn = ev.evaluate(models.create("item-knn").fit(train), train, test, K=(10,))
+    knn = ranking.evaluate(models.create("item-knn").fit(train), train, test, K=(10,))
     assert knn["ndcg@10"] > 2.5 * popularity["ndcg@10"]  # measured: 0.2187 vs 0.0760
 
 
@@ -250,11 +252,11 @@ def test_real_split_ranks_above_chance(real_data_dir):
 
 @pytest.mark.parametrize("strategy", ["grid", "coordinate"])
 def test_tune_selects_on_validation(strategy):
-    from lastfm_rec.tuning import tune
+    from lastfm_rec.evaluation.tuning import tune
 
     plays = random_plays(seed=6)
-    train, _ = ev.holdout_split(plays, seed=6)
-    fit_part, validation = ev.holdout_split(train, seed=7)
+    train, _ = splits.holdout_split(plays, seed=6)
+    fit_part, validation = splits.holdout_split(train, seed=7)
     space = {"K": [2, 50], "shrink": [0.0, 5.0]}
     result = tune("item-knn", fit_part, validation, space=space, strategy=strategy)
     assert result.best_score == pytest.approx(result.trials["val_ndcg@10"].max())

@@ -10,8 +10,8 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 
 from lastfm_rec import models
-from lastfm_rec.explain import because_you_like, check_explainable, contributions
-from lastfm_rec.matrices import load_study, side_data
+from lastfm_rec.data.matrices import load_study, side_data
+from lastfm_rec.serving.explain import because_you_like, check_explainable, contributions
 
 ALS_SMALL = {"factors": 16, "regularization": 1.0, "alpha": 2.0, "iterations": 10}
 HYBRID_SMALL = {"als_factors": 16, "als_regularization": 1.0, "als_alpha": 2.0, "l2": 20.0,

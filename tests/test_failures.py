@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lastfm_rec.cache import load_model, model_path
-from lastfm_rec.evaluation import load_study
-from lastfm_rec.synthetic import SyntheticSpec, generate_hetrec
+from lastfm_rec.data.matrices import load_study
+from lastfm_rec.data.synthetic import SyntheticSpec, generate_hetrec
+from lastfm_rec.serving.cache import load_model, model_path
 
 COMMAND = shutil.which("lastfm-rec", path=str(Path(sys.executable).parent))
 RELEASE_WARNING = "differ from the published release: figures will differ from the original's"
@@ -100,7 +100,7 @@ def wrong_arrays(path: Path) -> None:
 
 
 def assert_cache_valid(cache: Path, data_dir: Path) -> None:
-    """One cached model, readable as :func:`lastfm_rec.service.load_session` reads it."""
+    """One cached model, readable as :func:`lastfm_rec.serving.session.load_session` reads it."""
     (path,) = cache.iterdir()  # no temporary file beside it
     study = load_study(data_dir)
     assert path.name == model_path(data_dir, MODEL).name  # the key the command computes

@@ -17,8 +17,9 @@ from model_registry import registered
 from threadpoolctl import threadpool_limits
 
 from lastfm_rec import models
-from lastfm_rec.evaluation import evaluate, holdout_split
-from lastfm_rec.matrices import load_study
+from lastfm_rec.data.matrices import load_study
+from lastfm_rec.evaluation.ranking import evaluate
+from lastfm_rec.evaluation.splits import holdout_split
 
 #: sgd-mf's default 2000 gradient steps are slow for a test; everything else is the default.
 FEWER_STEPS = {"sgd-mf": {"num_iterations": 200}}

@@ -9,12 +9,13 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from lastfm_rec import evaluation as ev
-from lastfm_rec import literature, models
-from lastfm_rec.matrices import StudyData
+from lastfm_rec import models
+from lastfm_rec.data import matrices
+from lastfm_rec.data.matrices import StudyData
+from lastfm_rec.data.preprocessing import IdMap
+from lastfm_rec.evaluation import literature, metrics, splits
 from lastfm_rec.models import ease as ease_module
 from lastfm_rec.models.base import scale_plays
-from lastfm_rec.preprocessing import IdMap
 
 
 def sets(rows: list[list[int]], width: int = 30) -> sp.csr_matrix:
@@ -50,20 +51,20 @@ def test_metrics_match_a_hand_computed_example():
     dcg_user0 = 1 / math.log2(3) + 1 / math.log2(6)
     assert got["ndcg@10"] == pytest.approx((dcg_user0 / ideal_user0 + 1.0 + 0) / 3)
     # the package's own recall caps the denominator at K: user 0 gets 2 / 10
-    assert ev.recall_at_k(ranked, truth, 10) == pytest.approx((2 / 10 + 1 + 0) / 3)
+    assert metrics.recall_at_k(ranked, truth, 10) == pytest.approx((2 / 10 + 1 + 0) / 3)
 
 
 # --------------------------------------------------------------------------- splits
 
 def test_random_split_moves_a_fifth_of_all_rows_whatever_the_user():
     matrix = plays()
-    train, test = ev.random_split(matrix, 0.2, seed=3)
+    train, test = splits.random_split(matrix, 0.2, seed=3)
     assert test.nnz == round(0.2 * matrix.nnz) and train.nnz + test.nnz == matrix.nnz
     assert (train + test != matrix).nnz == 0 and train.multiply(test).nnz == 0
     per_user = np.diff(test.indptr) / np.diff(matrix.indptr)
     assert per_user.std() > 0.05  # not a per-user split
-    again, _ = ev.random_split(matrix, 0.2, seed=3)
-    other, _ = ev.random_split(matrix, 0.2, seed=4)
+    again, _ = splits.random_split(matrix, 0.2, seed=3)
+    other, _ = splits.random_split(matrix, 0.2, seed=4)
     assert (again != train).nnz == 0 and (other != train).nnz > 0
 
 
@@ -71,7 +72,7 @@ def test_random_split_moves_a_fifth_of_all_rows_whatever_the_user():
                                              (10, (8, 1, 1)), (25, (21, 2, 2))])
 def test_ratio_split_counts_follow_recbole(n, expected):
     matrix = sp.csr_matrix(np.ones((3, n)))
-    parts = ev.ratio_split(matrix, seed=1)
+    parts = splits.ratio_split(matrix, seed=1)
     for part, count in zip(parts, expected, strict=True):
         assert (np.diff(part.indptr) == count).all()
     assert (sum(parts) != matrix).nnz == 0
@@ -79,11 +80,11 @@ def test_ratio_split_counts_follow_recbole(n, expected):
 
 def test_splits_reject_bad_arguments():
     with pytest.raises(ValueError, match="fraction"):
-        ev.random_split(plays(), 1.0)
+        splits.random_split(plays(), 1.0)
     with pytest.raises(ValueError, match="ratios"):
-        ev.ratio_split(plays(), (0.8, 0.2))
+        splits.ratio_split(plays(), (0.8, 0.2))
     with pytest.raises(ValueError, match="CSR"):
-        ev.random_split(plays().toarray())
+        splits.random_split(plays().toarray())
 
 
 # --------------------------------------------------------------------------- registry
@@ -114,8 +115,8 @@ NOT_RANKERS = {"sgd-mf": "the original objective: ranks at chance by design (not
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_no_personalised_model_falls_below_item_knn_on_zero_one_input(real_data_dir):
-    data = ev.load_study(real_data_dir)
-    train, test = ev.random_split(data.plays, 0.2, seed=0)
+    data = matrices.load_study(real_data_dir)
+    train, test = splits.random_split(data.plays, 0.2, seed=0)
     names = [name for name in models.available()
              if models.create(name).personalised and name not in NOT_RANKERS]
     assert {"als", "ease", "rp3beta", "hybrid", "item-knn"} <= set(names)
@@ -160,7 +161,7 @@ def test_run_literature_reuses_the_hybrids_parts_with_unchanged_results(monkeypa
         ["run", "seed"])
     assert len(solves) == 2  # one EASE solve per split, shared by the hybrid and ease
     for seed in (0, 1):
-        train, test = ev.random_split(data.plays, 0.2, seed=seed)
+        train, test = splits.random_split(data.plays, 0.2, seed=seed)
         for label in ("ease", "als"):
             fresh = literature.fit_and_score(runs[label][0], data, "binary", train, test, K=(10,))
             assert table.loc[(label, seed), "ndcg@10"] == fresh["ndcg@10"]

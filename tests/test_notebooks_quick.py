@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 
 from lastfm_rec import load_dataset
-from lastfm_rec.recommend import write_rec_sheet
+from lastfm_rec.data.sheets import write_rec_sheet
 from lastfm_rec.reports import SEPARATE, execute_notebook
-from lastfm_rec.service import describe_artists
+from lastfm_rec.serving.session import describe_artists
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 # Notebooks kept out of `make run` (reports.SEPARATE: 06 needs the Spark extra) have their
 # quick run beside their other tests (tests/test_spark.py).
 NOTEBOOK_NAMES = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb") if p.name not in SEPARATE)
-# Artists of the synthetic data (lastfm_rec.synthetic names its two most popular so).
+# Artists of the synthetic data (lastfm_rec.data.synthetic names its two most popular so).
 SYNTHETIC_ARTISTS = ["Beyoncé Tribute", '"Weird" Ensemble']
 
 

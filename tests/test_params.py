@@ -12,8 +12,8 @@ import scipy.sparse as sp
 from model_registry import SMALL, registered
 
 from lastfm_rec import models
-from lastfm_rec.cache import cache_key
 from lastfm_rec.models.base import Recommender
+from lastfm_rec.serving.cache import cache_key
 
 NAMES = registered()
 #: Other valid values of string parameters (numbers and booleans are changed generically).

@@ -11,19 +11,20 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from lastfm_rec.recommend import (
+from lastfm_rec.data.sheets import (
     RecSheetError,
-    artist_neighbors,
-    compute_scores,
     find_artist,
-    fold_in,
-    popularity_correlation,
     read_rec_sheet,
     search_artists,
-    similar_users_embedding,
+    write_rec_sheet,
+)
+from lastfm_rec.original.foldin import fold_in, similar_users_embedding
+from lastfm_rec.original.recommend import (
+    artist_neighbors,
+    compute_scores,
+    popularity_correlation,
     tag_share,
     user_recommendations,
-    write_rec_sheet,
 )
 
 

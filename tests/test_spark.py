@@ -15,16 +15,18 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from lastfm_rec import spark as spk
-from lastfm_rec.cli import main
-from lastfm_rec.data import load_dataset
-from lastfm_rec.evaluation import evaluate, holdout_split, load_study
+from lastfm_rec.data.hetrec import load_dataset
+from lastfm_rec.data.matrices import load_study
+from lastfm_rec.data.preprocessing import prepare
+from lastfm_rec.data.sheets import write_rec_sheet
+from lastfm_rec.evaluation.ranking import evaluate
+from lastfm_rec.evaluation.splits import holdout_split
 from lastfm_rec.models import EXTRAS, create
 from lastfm_rec.models.base import Recommender
-from lastfm_rec.preprocessing import prepare
-from lastfm_rec.recommend import write_rec_sheet
 from lastfm_rec.reports import execute_notebook, read_results
-from lastfm_rec.service import describe_artists
+from lastfm_rec.serving.cli import main
+from lastfm_rec.serving.session import describe_artists
+from lastfm_rec.spark import als, io, preprocessing, session
 
 pytestmark = pytest.mark.spark
 
@@ -39,8 +41,8 @@ def _collect(frame, columns, order) -> pd.DataFrame:
     return pd.DataFrame([row.asDict() for row in rows], columns=columns)
 
 
-def _assert_same_as_pandas(spark, source: Path, expected_dir: Path) -> spk.SparkPrepared:
-    prepared = spk.prepare(spark, str(source))
+def _assert_same_as_pandas(spark, source: Path, expected_dir: Path) -> preprocessing.SparkPrepared:
+    prepared = preprocessing.prepare(spark, str(source))
     reference = prepare(load_dataset(expected_dir))
     assert prepared.rows_removed == reference.rows_removed
     assert prepared.scaler == reference.scaler
@@ -68,11 +70,11 @@ def test_preprocessing_equals_pandas_on_the_real_data(spark, real_data_dir) -> N
 def test_preprocessing_equals_pandas_on_synthetic_tsv_and_parquet(spark, synthetic_dir,
                                                                   tmp_path) -> None:
     _assert_same_as_pandas(spark, synthetic_dir, synthetic_dir)
-    spk.write_parquet(spark, synthetic_dir, tmp_path)
+    io.write_parquet(spark, synthetic_dir, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        f"{name}.parquet" for name in spk.TABLES)
+        f"{name}.parquet" for name in io.TABLES)
     _assert_same_as_pandas(spark, tmp_path, synthetic_dir)
-    only_rows = spk.prepare(spark, str(tmp_path / "user_artists.parquet"))
+    only_rows = preprocessing.prepare(spark, str(tmp_path / "user_artists.parquet"))
     assert only_rows.ratings.count() == len(prepare(load_dataset(synthetic_dir)).ratings)
 
 
@@ -80,33 +82,33 @@ def test_exact_percentile_matches_numpy(spark) -> None:
     weights = np.random.default_rng(3).integers(1, 10_000, 501)
     frame = spark.createDataFrame([(int(w),) for w in weights], "weight BIGINT")
     for q in (0.5, 0.9, 0.99, 1.0):
-        assert spk.outlier_threshold(frame, q) == pytest.approx(np.quantile(weights, q),
+        assert preprocessing.outlier_threshold(frame, q) == pytest.approx(np.quantile(weights, q),
                                                                 rel=1e-12)
 
 
 def test_reading_errors_name_the_fix(tmp_path) -> None:
     with pytest.raises(ValueError, match="unknown table 'nope'"):
-        spk.read_table(None, tmp_path, "nope")
+        io.read_table(None, tmp_path, "nope")
     with pytest.raises(ValueError, match=r"neither user_artists\.dat nor user_artists\.parquet"):
-        spk.read_table(None, tmp_path)
+        io.read_table(None, tmp_path)
     with pytest.raises(ValueError, match="is not a folder"):
-        spk.read_table(None, tmp_path / "missing")
+        io.read_table(None, tmp_path / "missing")
     with pytest.raises(ValueError, match="tags needs a folder"):
-        spk.read_table(None, tmp_path / "rows.parquet", "tags")
+        io.read_table(None, tmp_path / "rows.parquet", "tags")
 
 
 def test_settings_come_from_env_then_options(monkeypatch) -> None:
-    monkeypatch.setenv(spk.MASTER_ENV, "spark://head:7077")
-    monkeypatch.setenv(spk.MEMORY_ENV, "8g")
-    settings = spk.SparkSettings.from_env(driver_memory=None, local_dir="/scratch")
-    assert settings == spk.SparkSettings("spark://head:7077", "8g", "/scratch")
-    assert spk.SparkSettings.from_env(master="local[2]").master == "local[2]"
+    monkeypatch.setenv(session.MASTER_ENV, "spark://head:7077")
+    monkeypatch.setenv(session.MEMORY_ENV, "8g")
+    settings = session.SparkSettings.from_env(driver_memory=None, local_dir="/scratch")
+    assert settings == session.SparkSettings("spark://head:7077", "8g", "/scratch")
+    assert session.SparkSettings.from_env(master="local[2]").master == "local[2]"
 
 
 def test_missing_java_is_one_clear_error(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("JAVA_HOME", str(tmp_path))
-    with pytest.raises(spk.SparkUnavailableError, match="openjdk-17-jre-headless"):
-        spk.java_version()
+    with pytest.raises(session.SparkUnavailableError, match="openjdk-17-jre-headless"):
+        session.java_version()
 
 
 # --------------------------------------------------------------------------- spark-als
@@ -176,7 +178,7 @@ def test_fit_from_a_dataframe_is_seeded_and_ranks_on_spark(spark, spark_als, syn
     model = create("spark-als", **SMALL).fit(train, ratings=frame)
     np.testing.assert_allclose(model.item_factors, spark_als.item_factors, rtol=1e-4,
                                atol=1e-5)
-    spk.recommend_to_parquet(model.spark_model_, frame, 5, tmp_path / "top")
+    als.recommend_to_parquet(model.spark_model_, frame, 5, tmp_path / "top")
     top = _collect(spark.read.parquet(str(tmp_path / "top")), ["u_id", "rank", "a_id", "score"],
                    ["u_id", "rank"])
     ids, scores = model.recommend(np.arange(train.shape[0]), train, N=5)

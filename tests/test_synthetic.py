@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from lastfm_rec import load_dataset, prepare
-from lastfm_rec.data import REQUIRED_FILES
-from lastfm_rec.synthetic import (
+from lastfm_rec.data.hetrec import REQUIRED_FILES
+from lastfm_rec.data.synthetic import (
     REAL_ARTISTS,
     REAL_USERS,
     SyntheticSpec,

@@ -2,8 +2,8 @@
 
 ``available()`` maps each registered name to a factory of the model with its default
 parameters; ``create(name, **params)`` builds one with parameters overridden. The defaults
-are the settings :func:`lastfm_rec.tuning.run_study` chose on validation NDCG@10 of the real
-data (seed 42; recorded in :data:`TUNED`), except ``sgd-mf``, which keeps the original
+are the settings :func:`lastfm_rec.evaluation.tuning.run_study` chose on validation NDCG@10 of
+the real data (seed 42; recorded in :data:`TUNED`), except ``sgd-mf``, which keeps the original
 notebook's settings: every setting searched ranked at chance level, so the "best" one would
 be noise.
 
@@ -15,7 +15,7 @@ be noise.
 ``als``          ``implicit`` ALS (Hu, Koren & Volinsky confidence weights)
 ``ease``         closed-form item-item ridge model with a zero diagonal
 ``hybrid``       EASE with tag-aware weights and friends' plays + tag profile + ALS: the best
-``sgd-mf``       the original's MSE-on-observed matrix factorisation (``lastfm_rec.cfmodel``)
+``sgd-mf``       the original's MSE-on-observed matrix factorisation (``original.cfmodel``)
 ``spark-als``    ALS fitted by Apache Spark MLlib (the ``spark`` extra and Java 17+)
 ===============  =========================================================================
 
@@ -71,7 +71,7 @@ TUNED: dict[str, dict[str, Any]] = {
 
 
 #: Settings chosen for 0/1 input (every pair a positive: no play counts) on validation
-#: NDCG@10 of the literature protocol (:mod:`lastfm_rec.literature`; real data binarised,
+#: NDCG@10 of the literature protocol (:mod:`lastfm_rec.evaluation.literature`; real data binarised,
 #: global 80/20 row split seed 0, validation = 20% of its training rows, seed 1000). Play-count
 #: settings collapse there (confidence on log1p plays, regularisation tuned for counts).
 TUNED_BINARY: dict[str, dict[str, Any]] = {
@@ -87,8 +87,8 @@ TUNED_BINARY: dict[str, dict[str, Any]] = {
 TUNED_BY_INPUT: dict[str, dict[str, dict[str, Any]]] = {"plays": TUNED, "binary": TUNED_BINARY}
 
 #: Validation NDCG@10 of the chosen settings, per input kind. ``"plays"``: the per-user
-#: holdout of :func:`lastfm_rec.tuning.run_study`. ``"binary"``: the literature split above,
-#: ALS from a grid (factors 64-256, regularisation 3-100, alpha 3-40; the play-count setting
+#: holdout of :func:`lastfm_rec.evaluation.tuning.run_study`. ``"binary"``: the literature split
+#: above, ALS from a grid (factors 64-256, regularisation 3-100, alpha 3-40; the play-count setting
 #: 256/100/5 on log1p collapses), EASE's l2 from 50-200, the hybrid's blend weights by
 #: coordinate ascent over component scores (EASE alone 0.1701; + ALS 0.1793; + RP3beta and
 #: friends' artists 0.1823; friends in EASE's query added 0.0004 and were left out).
@@ -112,7 +112,7 @@ def available() -> dict[str, Callable[[], Recommender]]:
 
 def side_params(name: str) -> tuple[str, ...]:
     """The side-data arguments model ``name`` takes besides the plays (for
-    :func:`lastfm_rec.matrices.side_data`)."""
+    :func:`lastfm_rec.data.matrices.side_data`)."""
     return _class(name).side_params
 
 

@@ -23,8 +23,8 @@ Three signals, each scaled per user to a maximum absolute value of 1 and summed:
 
 Tag vectors are log(1 + times a tag was given) times the tag's IDF, L2-normalised. Build the
 tag matrix without the held-out listens' own tags
-(:meth:`lastfm_rec.evaluation.StudyData.item_tags` with ``exclude``) so the tags a user gave
-a held-out artist cannot leak the answer. A user folded in with ``recalculate_user=True`` is
+(:meth:`lastfm_rec.data.matrices.StudyData.item_tags` with ``exclude``) so the tags a user
+gave a held-out artist cannot leak the answer. A user folded in with ``recalculate_user=True`` is
 treated as new: no friends.
 
 Measured on the real data (validation NDCG@10 at the tuned setting, 0.1974): without the ALS
@@ -32,11 +32,11 @@ part 0.1860, without the tag profile 0.1929, without tags in the Gram matrix 0.1
 without friends 0.1959; tuned ALS alone 0.1895, EASE alone 0.1727. On test: 0.2558 against
 0.2457 for tuned ALS (paired difference 0.0101, standard error 0.0016 over 1877 users).
 
-On 0/1 input with friends only (the literature protocol, :mod:`lastfm_rec.literature`;
+On 0/1 input with friends only (the literature protocol, :mod:`lastfm_rec.evaluation.literature`;
 settings ``TUNED_BINARY["hybrid"]``), validation NDCG@10: 0.1823 for the blend of EASE,
 ALS on 0/1 input (weight 1.5), RP3beta (0.2) and friends' artists (0.1); without ALS 0.1713,
 without RP3beta 0.1819, without friends' artists 0.1815 (EASE alone 0.1701). With every
-signal on that protocol (``lastfm_rec.literature.PROTOCOL_SETTINGS``): the play-count
+signal on that protocol (``lastfm_rec.evaluation.literature.PROTOCOL_SETTINGS``): the play-count
 settings 0.1920; an ALS on 0/1 input (weight 0.4) next to the play-count ALS 0.1937; the
 artists' tags inside the play-count ALS (``als_tag_weight`` 3, its weight 2, tag profile 0.3)
 0.1955. RP3beta and friends' artists added nothing.

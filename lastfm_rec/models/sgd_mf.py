@@ -1,6 +1,6 @@
 """The original analysis's model behind the common interface: matrix factorisation fitted by
 gradient descent on the MSE of min-max scaled play counts over observed entries only, with
-L2 and "gravity" penalties (:func:`lastfm_rec.cfmodel.build_model`).
+L2 and "gravity" penalties (:func:`lastfm_rec.original.cfmodel.build_model`).
 
 Unplayed artists enter the loss only through the gravity term, so nothing teaches the model
 that a played artist should outrank an unplayed one. On the real test split (seed 42,
@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from lastfm_rec.foldin import fold_in, similar_users_embedding
+from lastfm_rec.data.preprocessing import WeightScaler, outlier_threshold
 from lastfm_rec.models.base import FactorRecommender, FitCallback
 from lastfm_rec.ops import memoised
-from lastfm_rec.preprocessing import WeightScaler, outlier_threshold
+from lastfm_rec.original.foldin import fold_in, similar_users_embedding
 
 FOLD_INS = ("least-squares", "similar-users")
 
@@ -39,7 +39,7 @@ class SGDMFRecommender(FactorRecommender):
     Parameters
     ----------
     embedding_dim, regularization_coeff, gravity_coeff, init_stddev
-        As in :func:`~lastfm_rec.cfmodel.build_model`; the defaults are the original's
+        As in :func:`~lastfm_rec.original.cfmodel.build_model`; the defaults are the original's
         ``model`` (k=10, λ_r=0.2, λ_g=0.5, stddev 1).
     num_iterations, learning_rate
         Full-batch gradient steps (the original ran 2000 at learning rate 1).
@@ -49,7 +49,7 @@ class SGDMFRecommender(FactorRecommender):
         with the model's L2 and gravity terms at their per-user weight), ``"similar-users"``
         is the original's heuristic (mean embedding of the ``n_similar`` training users whose
         ``w_mm`` rows have the largest dot product with the user's 0/1 likes;
-        :func:`lastfm_rec.recommend.similar_users_embedding`).
+        :func:`lastfm_rec.original.foldin.similar_users_embedding`).
     """
 
     name = "sgd-mf"
@@ -80,7 +80,7 @@ class SGDMFRecommender(FactorRecommender):
     def _solve(self, user_items: sp.csr_matrix, show_progress: bool,
                callback: FitCallback | None) -> tuple[np.ndarray, ...]:
         """Scaler range, user and artist factors, and the number of entries trained on."""
-        from lastfm_rec.cfmodel import build_model  # TensorFlow: imported only when needed
+        from lastfm_rec.original.cfmodel import build_model  # TensorFlow: imported only when needed
 
         coo = user_items.tocoo()
         keep = np.ones(coo.nnz, dtype=bool)
@@ -154,7 +154,7 @@ def _train(model: Any, iterations: int, learning_rate: float, show_progress: boo
         model.train(iterations, learning_rate=learning_rate, plot_results=False,
                     progress=show_progress)
         return
-    from lastfm_rec.cfmodel import RECORD_EVERY_SGD
+    from lastfm_rec.original.cfmodel import RECORD_EVERY_SGD
 
     started = time.perf_counter()
     while model.iteration < iterations:

@@ -2,7 +2,7 @@
 
 Needs the Spark extra (``make install-spark``) and Java 17+; pyspark is imported inside
 ``fit`` only, so the registry stays cheap to import. Fitting runs on the session of
-:func:`lastfm_rec.spark.spark_session` (``local[*]``, or the cluster of
+:func:`lastfm_rec.spark.session.spark_session` (``local[*]``, or the cluster of
 ``LASTFM_REC_SPARK_MASTER``); recommending, ``similar_items`` and ``save``/``load`` use the
 factors as every :class:`~lastfm_rec.models.base.FactorRecommender` does.
 
@@ -74,10 +74,10 @@ class SparkALSRecommender(FactorRecommender):
         """Learn from ``user_items`` (users x artists play counts), on Spark.
 
         ``ratings``: the same listening rows already in a Spark DataFrame (columns ``u_id``,
-        ``a_id``, ``weight``, as :func:`lastfm_rec.spark.prepare` gives), fitted from
+        ``a_id``, ``weight``, as :func:`lastfm_rec.spark.preprocessing.prepare` gives), fitted from
         directly instead of sending ``user_items`` to the cluster. The MLlib model of such a
         fit is kept in ``spark_model_`` (not saved), for
-        :func:`~lastfm_rec.spark.recommend_to_parquet`.
+        :func:`~lastfm_rec.spark.als.recommend_to_parquet`.
         """
         self._frame = ratings
         try:
@@ -86,24 +86,24 @@ class SparkALSRecommender(FactorRecommender):
             self._frame = None
 
     def _fit(self, user_items: sp.csr_matrix) -> None:
-        from lastfm_rec import spark
+        from lastfm_rec.spark import preprocessing, session
 
         if self._frame is not None:
-            self._train(spark.scaled_ratings(self._frame, self.scaling), user_items.shape)
+            self._train(preprocessing.scaled_ratings(self._frame, self.scaling), user_items.shape)
             return
         scaled = scale_plays(user_items, self.scaling)
-        with spark.matrix_frame(spark.spark_session(), scaled) as frame:
+        with preprocessing.matrix_frame(session.spark_session(), scaled) as frame:
             self._train(frame, user_items.shape)
 
     def _train(self, frame: DataFrame, shape: tuple[int, int]) -> None:
-        from lastfm_rec import spark
+        from lastfm_rec.spark import als
 
-        model = spark.train_als(frame, factors=self.factors, regularization=self.regularization,
+        model = als.train_als(frame, factors=self.factors, regularization=self.regularization,
                                 alpha=self.alpha, iterations=self.iterations,
                                 seed=self.random_state, blocks=self.blocks)
         if self._frame is not None:
             self.spark_model_ = model
-        self.user_factors, self.item_factors = spark.factor_arrays(model, *shape)
+        self.user_factors, self.item_factors = als.factor_arrays(model, *shape)
 
     def _fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
         """Spark's own user update, exactly: ``(Y'Y + sum c1 y y' + regParam n_u I) x =

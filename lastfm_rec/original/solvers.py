@@ -8,9 +8,9 @@
   (:func:`als_half_step`, numpy/scipy).
 
 Each works on the graph, variables and :class:`Objective` of a model made by
-:func:`lastfm_rec.cfmodel.build_model`; :class:`lastfm_rec.cfmodel.CFModel` keeps the session,
-history and progress bar and calls these. TensorFlow comes from
-:mod:`lastfm_rec.tfcompat` (its environment defaults).
+:func:`lastfm_rec.original.cfmodel.build_model`; :class:`lastfm_rec.original.cfmodel.CFModel`
+keeps the session, history and progress bar and calls these. TensorFlow comes from
+:mod:`lastfm_rec.original.tfcompat` (its environment defaults).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from lastfm_rec.tfcompat import tf
+from lastfm_rec.original.tfcompat import tf
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 Two ways, both against fixed artist embeddings: :func:`similar_users_embedding` (the original
 notebook's heuristic: the mean embedding of the most similar training users) and
-:func:`fold_in` (least squares on the model's own objective). Used by the ``sgd-mf`` model and
-re-exported by :mod:`lastfm_rec.recommend`; below the models in the layering.
+:func:`fold_in` (least squares on the model's own objective). Used by
+:mod:`lastfm_rec.original.recommend` and the ``sgd-mf`` model.
 """
 
 from __future__ import annotations

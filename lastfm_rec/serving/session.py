@@ -1,7 +1,7 @@
 """Serving recommendations: a trained model for the prepared data, cached between calls.
 
 Owns what the command line needs beyond the library: fitting a registered model on all
-listening rows (kept on disk by :mod:`lastfm_rec.cache`), and turning a rec sheet's likes or
+listening rows (kept on disk by :mod:`lastfm_rec.serving.cache`), and turning a rec sheet's likes or
 an artist name into a ranked table. A cached call imports neither TensorFlow nor trains anything.
 """
 
@@ -16,14 +16,15 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from lastfm_rec.cache import cached_model
-from lastfm_rec.data import Dataset, load_dataset
-from lastfm_rec.explain import because_you_like
-from lastfm_rec.matrices import load_study, side_data
+from lastfm_rec.data.hetrec import Dataset, load_dataset
+from lastfm_rec.data.matrices import load_study, side_data
+from lastfm_rec.data.preprocessing import add_popularity_score, add_top_tags, reindex
+from lastfm_rec.data.sheets import find_artist
 from lastfm_rec.models import Recommender, create, side_params
 from lastfm_rec.ops import top_n
-from lastfm_rec.preprocessing import add_popularity_score, add_top_tags, reindex
-from lastfm_rec.recommend import RESULT_COLUMNS, compute_scores, find_artist
+from lastfm_rec.original.recommend import RESULT_COLUMNS, compute_scores
+from lastfm_rec.serving.cache import cached_model
+from lastfm_rec.serving.explain import because_you_like
 
 
 @dataclass
@@ -122,7 +123,7 @@ def recommend_for_likes(session: Session, liked: np.ndarray, k: int = 10,
     ``measure=None`` ranks by the model's own scores; ``"dot"`` and ``"cosine"`` rank the
     folded-in user's embedding against the artist embeddings (embedding models only).
     ``explain=True`` adds ``because_you_like``: the (up to 3) liked artists that contributed
-    most to each score (:func:`lastfm_rec.explain.because_you_like`).
+    most to each score (:func:`lastfm_rec.serving.explain.because_you_like`).
     """
     n_items = session.plays.shape[1]
     if np.unique(liked).size >= n_items:

@@ -24,8 +24,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from lastfm_rec import models
-from lastfm_rec.evaluation import evaluate, evaluate_new_users, holdout_split, new_user_split
-from lastfm_rec.matrices import StudyData, load_study, side_data
+from lastfm_rec.data.matrices import StudyData, load_study, side_data
+from lastfm_rec.evaluation.ranking import evaluate, evaluate_new_users
+from lastfm_rec.evaluation.splits import holdout_split, new_user_split
 from lastfm_rec.ops import reuse_results
 
 #: name -> {parameter: candidate values}; the grids searched on the real data.
@@ -90,7 +91,8 @@ def tune(name: str, fit_part: sp.csr_matrix, validation: sp.csr_matrix,
         A registered model name (:func:`lastfm_rec.models.create`).
     fit_part, validation
         The training part models are fitted on and the held-out listens they are scored on
-        (:func:`lastfm_rec.evaluation.holdout_split` of the training matrix). Never pass test.
+        (:func:`lastfm_rec.evaluation.splits.holdout_split` of the training matrix). Never pass
+        test.
     space
         ``{parameter: candidates}``; default :data:`SEARCH_SPACES` ``[name]``.
     n_trials

@@ -10,7 +10,7 @@ re-indexes them (optionally trims outliers), fits MLlib ALS and writes
 * ``DIR/top_n.parquet`` with ``--top-n N``: every user's N best unheard artists, computed on
   Spark.
 
-Only argument parsing lives here (imported by :mod:`lastfm_rec.cli` without pyspark); the
+Only argument parsing lives here (imported by :mod:`lastfm_rec.serving.cli` without pyspark); the
 work is :mod:`lastfm_rec.spark`'s.
 """
 
@@ -60,18 +60,20 @@ def add_scale_command(commands: argparse._SubParsersAction) -> None:
 
 
 def _cmd_scale_fit(args: argparse.Namespace) -> int:
-    from lastfm_rec import spark
     from lastfm_rec.models.spark_als import SparkALSRecommender
+    from lastfm_rec.spark import als, preprocessing
+    from lastfm_rec.spark.session import SparkSettings, spark_session
 
     if args.top_n is not None and args.top_n < 1:
         raise ValueError(f"--top-n must be at least 1, got {args.top_n}")
-    settings = spark.SparkSettings.from_env(master=args.master,
+    settings = SparkSettings.from_env(master=args.master,
                                             driver_memory=args.driver_memory,
                                             local_dir=args.local_dir)
-    session = spark.spark_session(settings)
-    prepared = spark.prepare(session, args.input, remove_outliers=args.trim_quantile is not None,
-                             quantile=args.trim_quantile or 0.99,
-                             with_tags=_has_tags(args.input))
+    session = spark_session(settings)
+    prepared = preprocessing.prepare(session, args.input,
+                                     remove_outliers=args.trim_quantile is not None,
+                                     quantile=args.trim_quantile or 0.99,
+                                     with_tags=_has_tags(args.input))
     print(f"{prepared.n_users} users x {prepared.n_artists} artists "
           f"({prepared.rows_removed} rows trimmed); fitting ALS on {settings.master} ...",
           file=sys.stderr, flush=True)
@@ -79,7 +81,7 @@ def _cmd_scale_fit(args: argparse.Namespace) -> int:
                                 alpha=args.alpha, iterations=args.iterations,
                                 scaling=args.scaling, random_state=args.seed,
                                 blocks=args.blocks)
-    plays = spark.play_matrix(prepared.ratings, prepared.n_users, prepared.n_artists)
+    plays = preprocessing.play_matrix(prepared.ratings, prepared.n_users, prepared.n_artists)
     model.fit(plays, ratings=prepared.ratings)
     args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -94,7 +96,7 @@ def _cmd_scale_fit(args: argparse.Namespace) -> int:
         prepared.artists.orderBy("a_id").write.mode("overwrite").parquet(
             str(args.out / "artists.parquet"))
     if args.top_n:
-        spark.recommend_to_parquet(model.spark_model_, prepared.ratings, args.top_n,
+        als.recommend_to_parquet(model.spark_model_, prepared.ratings, args.top_n,
                                    args.out / "top_n.parquet")
     print(f"model written to {path}; serve it with `lastfm-rec recommend "
           f"--model-file {path} --likes SHEET` (same data folder)")

@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from lastfm_rec.preprocessing import IdMap
+from lastfm_rec.data.preprocessing import IdMap
 
 if TYPE_CHECKING:
-    from lastfm_rec.data import Dataset
+    from lastfm_rec.data.hetrec import Dataset
 
 
 def play_matrix(user_artists: pd.DataFrame, users: IdMap | None = None,
@@ -30,8 +30,8 @@ def play_matrix(user_artists: pd.DataFrame, users: IdMap | None = None,
     """The users x artists CSR matrix of play counts (float64, duplicates summed).
 
     Rows and columns come from the dense indices ``u_id``/``a_id`` when the frame has them
-    (as :func:`lastfm_rec.preprocessing.reindex` adds), otherwise from ``userID``/``artistID``
-    translated with ``users``/``artists`` (:class:`~lastfm_rec.preprocessing.IdMap`). The
+    (as :func:`lastfm_rec.data.preprocessing.reindex` adds), otherwise from ``userID``/``artistID``
+    translated with ``users``/``artists`` (:class:`~lastfm_rec.data.preprocessing.IdMap`). The
     shape is ``(len(users), len(artists))`` when the maps are given, else one past the
     largest index.
     """
@@ -120,9 +120,9 @@ class StudyData:
 
 
 def load_study(data: Dataset | str | os.PathLike | None = None) -> StudyData:
-    """:class:`StudyData` of a loaded :class:`~lastfm_rec.data.Dataset`, or of the HetRec
-    files in a folder (:func:`lastfm_rec.data.load_dataset`)."""
-    from lastfm_rec.data import Dataset, load_dataset
+    """:class:`StudyData` of a loaded :class:`~lastfm_rec.data.hetrec.Dataset`, or of the HetRec
+    files in a folder (:func:`lastfm_rec.data.hetrec.load_dataset`)."""
+    from lastfm_rec.data.hetrec import Dataset, load_dataset
 
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     users = IdMap.from_values(dataset.user_artists["userID"])

@@ -5,9 +5,9 @@ reproducibly: the sparse rating tensor (:func:`build_rating_sparse_tensor`), the
 terms (:func:`sparse_mean_square_error`, :func:`regularization`, :func:`gravity`), the model
 factory (:func:`build_model`) and :class:`CFModel` (session, training loop, history), with
 save/load of trained embeddings as plain functions (:func:`save_model`, :func:`load_model`).
-The three solvers live in :mod:`lastfm_rec.cfsolvers`, the history plot in
+The three solvers live in :mod:`lastfm_rec.original.solvers`, the history plot in
 :func:`lastfm_rec.reports.plot_history`. TensorFlow is imported through
-:mod:`lastfm_rec.tfcompat` by this module and the solvers only.
+:mod:`lastfm_rec.original.tfcompat` by this module and the solvers only.
 
 The objective, for ratings ``A`` observed on the training entries ``Ω``, user embeddings
 ``U`` (N×k) and artist embeddings ``V`` (M×k)::
@@ -32,7 +32,7 @@ Reproducibility: every model has its own ``tf.Graph`` with a graph-level seed an
 op seeds, and its own single-threaded ``Session``; the train/test split is seeded. The same
 seed and data give bitwise-identical embeddings, in one process and across processes, on the
 same machine and TensorFlow build (checked by ``tests/test_cfmodel.py``). Importing this
-module (through :mod:`lastfm_rec.tfcompat`) sets ``TF_ENABLE_ONEDNN_OPTS=0`` and
+module (through :mod:`lastfm_rec.original.tfcompat`) sets ``TF_ENABLE_ONEDNN_OPTS=0`` and
 ``TF_CPP_MIN_LOG_LEVEL=1`` unless they are already set (they only take effect if TensorFlow
 was not imported before), so results do not
 depend on oneDNN's CPU-specific kernels. ``tf.config.experimental.enable_op_determinism`` is
@@ -66,14 +66,14 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from lastfm_rec.cfsolvers import (
+from lastfm_rec.data.preprocessing import split_dataframe
+from lastfm_rec.original.solvers import (
     Objective,
     als_sweeps,
     fast_gradient_ops,
     per_step_train_op,
 )
-from lastfm_rec.preprocessing import split_dataframe
-from lastfm_rec.tfcompat import tf
+from lastfm_rec.original.tfcompat import tf
 
 __all__ = [
     "LOSS_COMPONENTS",
@@ -436,7 +436,8 @@ class CFModel:
 
     def _fast_runner(self, learning_rate: float) -> Callable[[int], None]:
         """Run n gradient-descent steps in one ``Session.run``
-        (:func:`~lastfm_rec.cfsolvers.fast_gradient_ops`); if XLA fails, rebuild without it."""
+        (:func:`~lastfm_rec.original.solvers.fast_gradient_ops`); if XLA fails, rebuild without
+        it."""
         if self._fast_ops is None:
             self._fast_ops = self._build_fast_ops(xla=USE_XLA)
 
@@ -460,7 +461,7 @@ class CFModel:
                                  self._train_sparse, xla)
 
     def _per_step_runner(self, optimizer: Any, learning_rate: float) -> Callable[[int], None]:
-        """The original's loop (:func:`~lastfm_rec.cfsolvers.per_step_train_op`)."""
+        """The original's loop (:func:`~lastfm_rec.original.solvers.per_step_train_op`)."""
         train_op = per_step_train_op(self._session, self._loss, self._embedding_vars,
                                      optimizer, learning_rate)
 
@@ -470,7 +471,8 @@ class CFModel:
         return run
 
     def _als_runner(self) -> Callable[[int], None]:
-        """Run n ALS sweeps (:func:`~lastfm_rec.cfsolvers.als_sweeps`) and store the result."""
+        """Run n ALS sweeps (:func:`~lastfm_rec.original.solvers.als_sweeps`) and store the
+        result."""
         sweep = als_sweeps(self._objective)
 
         def run(sweeps: int) -> None:

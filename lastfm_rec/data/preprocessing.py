@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from lastfm_rec.data import Dataset
+    from lastfm_rec.data.hetrec import Dataset
 
 NO_TAGS = "none"
 

@@ -20,7 +20,8 @@ import pandas as pd
 import psutil
 import scipy.sparse as sp
 
-from lastfm_rec.evaluation import evaluate, holdout_split
+from lastfm_rec.evaluation.ranking import evaluate
+from lastfm_rec.evaluation.splits import holdout_split
 from lastfm_rec.models import EXTRAS
 from lastfm_rec.models.base import Recommender
 

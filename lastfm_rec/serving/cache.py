@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lastfm_rec.data import REQUIRED_FILES
+from lastfm_rec.data.hetrec import REQUIRED_FILES
 from lastfm_rec.models import Recommender, create
 
 CACHE_ENV = "LASTFM_REC_CACHE"

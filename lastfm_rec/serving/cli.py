@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from lastfm_rec.spark_cli import add_scale_command
+from lastfm_rec.spark.cli import add_scale_command
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command ended by Ctrl-C
@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from lastfm_rec.data import CHECKSUMS, fetch_data, verify_data
+    from lastfm_rec.data.hetrec import CHECKSUMS, fetch_data, verify_data
 
     folder = fetch_data(args.data_dir)
     verify_data(folder, CHECKSUMS)
@@ -143,11 +143,11 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_recommend(args: argparse.Namespace) -> int:
-    from lastfm_rec.data import load_dataset
-    from lastfm_rec.explain import check_explainable
+    from lastfm_rec.data.hetrec import load_dataset
+    from lastfm_rec.data.sheets import read_rec_sheet
     from lastfm_rec.models import create
-    from lastfm_rec.recommend import read_rec_sheet
-    from lastfm_rec.service import (
+    from lastfm_rec.serving.explain import check_explainable
+    from lastfm_rec.serving.session import (
         describe_artists,
         load_model_file,
         load_session,
@@ -174,9 +174,9 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def _cmd_artists(args: argparse.Namespace) -> int:
-    from lastfm_rec.data import load_dataset
-    from lastfm_rec.recommend import search_artists
-    from lastfm_rec.service import describe_artists
+    from lastfm_rec.data.hetrec import load_dataset
+    from lastfm_rec.data.sheets import search_artists
+    from lastfm_rec.serving.session import describe_artists
 
     table = search_artists(args.query, describe_artists(load_dataset(args.data_dir)), k=args.k)
     matches = table.attrs["matches"]
@@ -192,7 +192,7 @@ def _cmd_artists(args: argparse.Namespace) -> int:
 
 
 def _cmd_neighbors(args: argparse.Namespace) -> int:
-    from lastfm_rec.service import load_session, neighbours
+    from lastfm_rec.serving.session import load_session, neighbours
 
     session = load_session(args.data_dir, args.model)
     table = neighbours(session, args.name, k=args.k, measure=args.measure)
@@ -205,8 +205,8 @@ def _cmd_neighbors(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from lastfm_rec.evaluation.tuning import run_study
     from lastfm_rec.models import available
-    from lastfm_rec.tuning import run_study
 
     unknown = sorted(set(args.model or ()) - set(available()))
     if unknown:
@@ -241,7 +241,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    from lastfm_rec.cache import cache_dir, clear, entries
+    from lastfm_rec.serving.cache import cache_dir, clear, entries
 
     found = clear() if args.clear else entries()
     for entry in found:
@@ -268,8 +268,8 @@ def _print_table(table: Any, args: argparse.Namespace, title: str) -> None:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean the input was wrong (imported lazily with their modules)."""
-    from lastfm_rec.data import DataError
-    from lastfm_rec.recommend import RecSheetError
+    from lastfm_rec.data.hetrec import DataError
+    from lastfm_rec.data.sheets import RecSheetError
 
     return DataError, RecSheetError, KeyError, ValueError
 

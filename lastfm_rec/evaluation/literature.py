@@ -3,7 +3,7 @@
 Several papers evaluate on HetRec Last.fm 2K with its friend graph. Their protocol
 (SocialLGN, Liao et al., Information Sciences 2022; MHCN, Yu et al., WWW 2021): every one of
 the 92,834 user-artist rows, play counts dropped (each pair is a positive), one global random
-80/20 split of the rows (:func:`lastfm_rec.evaluation.random_split`), friends allowed; all
+80/20 split of the rows (:func:`lastfm_rec.evaluation.splits.random_split`), friends allowed; all
 17,632 artists ranked with each user's training artists masked; averaged over the users with
 test rows; Precision@K = hits / K, Recall@K = hits / |test_u|, NDCG@K with the ideal DCG over
 ``min(|test_u|, K)`` hits and a log2 discount (:func:`literature_metrics`).
@@ -26,14 +26,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from lastfm_rec import models
-from lastfm_rec.evaluation import (
-    StudyData,
-    ndcg_at_k,
-    precision_at_k,
-    random_split,
-    rank_users,
-    recall_at_k,
-)
+from lastfm_rec.data.matrices import StudyData
+from lastfm_rec.evaluation.metrics import ndcg_at_k, precision_at_k, recall_at_k
+from lastfm_rec.evaluation.ranking import rank_users
+from lastfm_rec.evaluation.splits import random_split
 from lastfm_rec.models.base import scale_plays
 from lastfm_rec.ops import reuse_results
 
@@ -51,7 +47,7 @@ PUBLISHED: dict[str, dict[str, float]] = {
 }
 
 #: RecBole-GNN's benchmark on the same data (per-user 8:1:1 split,
-#: :func:`lastfm_rec.evaluation.ratio_split`; epochs chosen on validation): NDCG@10.
+#: :func:`lastfm_rec.evaluation.splits.ratio_split`; epochs chosen on validation): NDCG@10.
 RECBOLE_NDCG10: dict[str, float] = {"LightGCN": 0.1972, "MHCN": 0.2068, "SEPT": 0.2057,
                                     "NGCF": 0.1898}
 
@@ -92,7 +88,7 @@ def literature_metrics(ranked: np.ndarray, held_out: sp.csr_matrix,
     """Precision, recall and NDCG at each ``k`` as the papers define them.
 
     Precision@k = hits / k; recall@k = hits / |held out| (uncapped, unlike the package's
-    own :func:`~lastfm_rec.evaluation.recall_at_k` default); NDCG@k with the ideal DCG over
+    own :func:`~lastfm_rec.evaluation.metrics.recall_at_k` default); NDCG@k with the ideal DCG over
     ``min(|held out|, k)`` hits and a log2 discount. Averaged over every row with held-out
     artists, rows without a hit counting as 0.
     """
@@ -146,13 +142,13 @@ def fit_and_score(name: str, data: StudyData, signals: str, train: sp.csr_matrix
 def run_literature(data: StudyData, runs: Mapping[str, tuple[str, str]],
                    seeds: Sequence[int] = (0, 1, 2), fraction: float = 0.2,
                    K: Sequence[int] = (10, 20)) -> pd.DataFrame:
-    """Every run on the papers' split (:func:`~lastfm_rec.evaluation.random_split` of all
+    """Every run on the papers' split (:func:`~lastfm_rec.evaluation.splits.random_split` of all
     rows, one per seed), each model fitted once per split.
 
     Parameters
     ----------
     data
-        The study data (:func:`lastfm_rec.evaluation.load_study`).
+        The study data (:func:`lastfm_rec.data.matrices.load_study`).
     runs
         ``{label: (registry name, signals)}`` with ``signals`` in :data:`SIGNALS`.
     seeds

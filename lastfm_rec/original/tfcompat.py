@@ -3,8 +3,8 @@
 Importing this module sets ``TF_ENABLE_ONEDNN_OPTS=0`` (no CPU-specific oneDNN kernels, so
 results do not depend on them) and ``TF_CPP_MIN_LOG_LEVEL=1`` unless they are already set,
 then imports ``tensorflow.compat.v1`` as :data:`tf`. The settings only take effect if
-TensorFlow was not imported before. :mod:`lastfm_rec.cfmodel` and :mod:`lastfm_rec.cfsolvers`
-take ``tf`` from here.
+TensorFlow was not imported before. :mod:`lastfm_rec.original.cfmodel` and
+:mod:`lastfm_rec.original.solvers` take ``tf`` from here.
 """
 
 from __future__ import annotations

@@ -89,10 +89,10 @@ def default_data_dir() -> Path:
     -------
     Path
         ``data/hetrec2011-lastfm-2k`` in the project checkout when the package runs from one
-        (its parent folder holds ``pyproject.toml``), else the same path under the current
-        directory.
+        (the folder above the package holds ``pyproject.toml``), else the same path under the
+        current directory.
     """
-    project = Path(__file__).resolve().parent.parent
+    project = Path(__file__).resolve().parents[2]
     base = project if (project / "pyproject.toml").is_file() else Path.cwd()
     return base / "data" / DATA_FOLDER
 

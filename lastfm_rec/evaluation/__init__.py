@@ -1,0 +1,3 @@
+"""Measuring recommenders: splits, ranking metrics, the evaluation loop, tuning and the
+literature's protocol.
+"""
