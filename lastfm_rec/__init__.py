@@ -1,12 +1,19 @@
 """lastfm_rec: artist recommendations from Last.fm listening histories (HetRec 2011 2K).
 
-The package is layered as the analysis runs, each layer importing only those below it
-(``tests/test_layering.py``): ``ops`` (CSR check, top-N, row normalisation) -> ``data`` (find,
-download, verify, load) -> ``preprocessing`` (trim, scale, re-index, tags, popularity, split)
--> ``matrices`` (play, tag and friend matrices, side data) -> ``models`` and ``cfmodel`` (the
-recommenders; the TensorFlow 1-style matrix factorisation) -> ``evaluation``/``tuning``/
-``recommend`` -> ``service``/``cli``. Names that need TensorFlow are imported on first use,
-so ``import lastfm_rec`` stays fast.
+Subpackages by responsibility, each importing only those below it (``tests/test_layering.py``):
+
+* :mod:`lastfm_rec.data`: the HetRec files, synthetic data, the original's preprocessing, the
+  matrices every model reads, and rec sheets;
+* :mod:`lastfm_rec.original`: the original notebook's TensorFlow 1-style model and section 3;
+* :mod:`lastfm_rec.models`: recommenders with ``implicit``'s interface, and their registry;
+* :mod:`lastfm_rec.evaluation`: splits, ranking metrics, tuning and the literature's protocol;
+* :mod:`lastfm_rec.serving`: the session, the model cache, explanations and the command line;
+* :mod:`lastfm_rec.spark`: the pipeline on Apache Spark (an install extra).
+
+Beside them, :mod:`lastfm_rec.ops` holds the numeric primitives and :mod:`lastfm_rec.reports`
+runs the notebooks. The names below (the original notebook's functions among them) import from
+``lastfm_rec`` directly; those that need TensorFlow load on first use, so ``import lastfm_rec``
+stays fast.
 """
 
 from __future__ import annotations
