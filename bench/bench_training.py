@@ -21,12 +21,10 @@ Usage: ``python bench/bench_training.py [--data-dir DIR] [--iterations 2000] [--
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
 import sys
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -36,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.report import write_json  # noqa: E402
+from bench.runner import timed  # noqa: E402
 from lastfm_rec.data.hetrec import DataError, load_dataset  # noqa: E402
 from lastfm_rec.data.preprocessing import prepare  # noqa: E402
 from lastfm_rec.original import cfmodel  # noqa: E402
@@ -66,13 +66,13 @@ def load_ratings(data_dir: str | None) -> pd.DataFrame:
 
 def reference_train(model: cfmodel.CFModel, num_iterations: int) -> dict:
     """The original ``CFModel.train`` loop, on the graph, split and init of ``model``."""
-    metrics = model._metrics
+    metrics = model.metrics
     with model.graph.as_default():
         opt = tf.train.GradientDescentOptimizer(LEARNING_RATE)
-        train_op = opt.minimize(model._loss)
+        train_op = opt.minimize(model.loss)
         local_init_op = tf.group(tf.variables_initializer(opt.variables()),
                                  tf.local_variables_initializer())
-        session = model._session_or_create()
+        session = model.session()
         local_init_op.run(session=session)
         iterations = []
         metrics_vals = [defaultdict(list) for _ in metrics]
@@ -85,14 +85,8 @@ def reference_train(model: cfmodel.CFModel, num_iterations: int) -> dict:
                         metric_val[k].append(v)
         # The original reported the metrics fetched with the last step (one step behind);
         # evaluate after the last step so every method is compared on its final embeddings.
-        final = session.run((metrics, model._loss))
+        final = session.run((metrics, model.loss))
     return {"results": final[0], "total_loss": float(final[1])}
-
-
-def timed(fn):
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
 
 
 def summarise(name: str, times: list[float], loss: float, steps: int,
@@ -229,10 +223,8 @@ def main(argv: list[str] | None = None) -> int:
                         "session_threads": cfmodel.SESSION_THREADS,
                         "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS")},
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_json(Path(args.out), report)
+    print(f"wrote {args.out}")
     return 0
 
 

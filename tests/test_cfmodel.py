@@ -115,9 +115,9 @@ def test_hand_gradient_matches_autodiff(ratings):
     objective = model._objective
     U, V = model._embedding_vars["u_id"], model._embedding_vars["a_id"]
     with model.graph.as_default():
-        auto = tf.gradients(model._loss, [U, V])
+        auto = tf.gradients(model.loss, [U, V])
         hand = objective.gradients(U.read_value(), V.read_value(), model._train_sparse)
-    session = model._session_or_create()
+    session = model.session()
     auto_vals, hand_vals = session.run((auto, hand))
     for a, h in zip(auto_vals, hand_vals, strict=True):
         np.testing.assert_allclose(h, a, rtol=1e-4, atol=1e-7)
@@ -259,7 +259,7 @@ def test_als_is_stationary_point(ratings):
     model.train(200, plot_results=False, progress=False)
     U, V = model._embedding_vars["u_id"], model._embedding_vars["a_id"]
     with model.graph.as_default():
-        grads = tf.gradients(model._loss, [U, V])
+        grads = tf.gradients(model.loss, [U, V])
     grad_u, grad_v = model._session.run(grads)
     scale = np.abs(model.embeddings["u_id"]).max() / N_USERS
     assert np.abs(grad_u).max() < 1e-3 * scale + 1e-6

@@ -43,11 +43,35 @@ _CLASSES: dict[str, type[Recommender]] = {}
 #: every scored candidate, before the already liked ones (:data:`FILTERED_SCORE`).
 UNSCORED = float(np.nextafter(np.float32(FILTERED_SCORE), np.float32(0)))
 _BATCH = 256
-#: Upper bound on the dense batch x artists score block (float64 entries): 256 MiB.
-_BLOCK_ENTRIES = 1 << 25
+#: Upper bound on the entries of the dense users x artists float64 score block that
+#: :meth:`Recommender.recommend` scores at once: 2**25 entries, 256 MiB
+#: (see :func:`users_per_batch`).
+BLOCK_ENTRIES = 1 << 25
 
 #: ``callback(iteration, elapsed_seconds, loss)``, as ``implicit`` calls it once per epoch.
 FitCallback = Callable[[int, float, float], Any]
+
+
+def users_per_batch(n_items: int) -> int:
+    """Users that :meth:`Recommender.recommend` scores per batch for a catalogue of
+    ``n_items`` artists.
+
+    Scores are a dense batch x ``n_items`` float64 block, held about three times at once
+    (the scores, their negated copy and the ``argpartition`` result), so the batch shrinks
+    as the catalogue grows: 256 users up to 131,072 artists, then
+    ``BLOCK_ENTRIES // n_items`` (at least one).
+
+    Parameters
+    ----------
+    n_items
+        Artists the model scores.
+
+    Returns
+    -------
+    int
+        ``max(1, min(256, BLOCK_ENTRIES // n_items))``.
+    """
+    return max(1, min(_BATCH, BLOCK_ENTRIES // max(n_items, 1)))
 
 
 class ModelFitError(ImplicitModelFitError):
@@ -303,8 +327,7 @@ class Recommender:
         width = self.n_items if candidates is None else candidates.size
         all_ids = np.full((userids.size, min(N, width)), -1, dtype=np.int32)
         all_scores = np.full(all_ids.shape, -np.inf, dtype=np.float32)
-        # Scores are a dense batch x artists block: shrink the batch as the catalogue grows.
-        batch = max(1, min(_BATCH, _BLOCK_ENTRIES // max(self.n_items, 1)))
+        batch = users_per_batch(self.n_items)
         for start in range(0, userids.size, batch):
             rows = slice(start, start + batch)
             part = matrix[rows]

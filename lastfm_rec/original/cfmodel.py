@@ -283,13 +283,33 @@ class CFModel:
     def graph(self) -> tf.Graph | None:
         return None if self._loss is None else self._loss.graph
 
+    @property
+    def loss(self) -> tf.Tensor | None:
+        """The scalar loss tensor that training minimises; ``None`` for a model loaded
+        without ratings."""
+        return self._loss
+
+    @property
+    def metrics(self) -> list[dict[str, Any]]:
+        """The metric tensors recorded in :attr:`history`, one dict per group (for
+        :func:`build_model`'s models: the original's two groups)."""
+        return [dict(group) for group in self._metrics]
+
     def _metric_names(self) -> list[str]:
         names: list[str] = []
         for group in self._metrics:
             names.extend(k for k in group if k not in names)
         return names
 
-    def _session_or_create(self) -> tf.Session:
+    def session(self) -> tf.Session:
+        """The model's TensorFlow session, opened on first use (variables initialised, or
+        set to the trained embeddings after :meth:`close`).
+
+        Raises
+        ------
+        RuntimeError
+            The model was loaded without ratings, so it has no graph.
+        """
         if self._loss is None:
             raise RuntimeError(
                 "this model was loaded without ratings, so it has embeddings but no graph to "
@@ -320,7 +340,7 @@ class CFModel:
 
     def _assign_embeddings(self, values: Mapping[str, np.ndarray]) -> None:
         """Write arrays into the embedding variables (used by ALS and by ``load``)."""
-        session = self._session_or_create()
+        session = self.session()
         if self._assign_ops is None:
             with self.graph.as_default():
                 feeds = {k: tf.placeholder(v.dtype.base_dtype, v.shape, name=f"assign_{k}")
@@ -395,7 +415,7 @@ class CFModel:
             num_iterations = DEFAULT_ITERATIONS[self.solver]
         if num_iterations < 0:
             raise ValueError("num_iterations must be >= 0")
-        self._session_or_create()
+        self.session()
         if self.solver == "als":
             if optimizer is not None or fast:
                 raise ValueError("solver='als' takes no optimizer and has no fast option")
