@@ -179,6 +179,11 @@ class Prose:
         return re.compile(self.pattern.replace("{n}", f"({NUMBER})"))
 
 
+def pick(columns: Mapping[str, str], *names: str) -> dict[str, str]:
+    """The entries of ``columns`` named, in that order."""
+    return {name: columns[name] for name in names}
+
+
 HOLDOUT_METRICS = {"NDCG@10": "ndcg@10", "P@10": "precision@10", "R@10": "recall@10",
                    "MAP@10": "map@10", "NDCG@20": "ndcg@20", "P@20": "precision@20",
                    "R@20": "recall@20", "MAP@20": "map@20", "coverage@10": "coverage@10",
@@ -190,10 +195,6 @@ LITERATURE_ROWS = {"hybrid (play counts + tags + friends)": "hybrid (all signals
                    "hybrid (0/1 pairs + friends)": "hybrid (0/1 + friends)",
                    "ease (0/1)": "ease", "als (0/1 settings)": "als",
                    "item-knn (0/1)": "item-knn", "popularity": "popularity"}
-def pick(columns: Mapping[str, str], *names: str) -> dict[str, str]:
-    return {name: columns[name] for name in names}
-
-
 PUBLISHED_ROWS = {"SocialLGN (Liao et al., Inf. Sci. 2022)": "SocialLGN",
                   "MHCN (Yu et al., WWW 2021)": "MHCN",
                   "LightGCN (in SocialLGN's paper)": "LightGCN"}
@@ -395,7 +396,7 @@ PROSE = [
     Prose("README.md", r"artists, {n} user–artist play counts", N_ROWS),
     HEADLINE,
     Prose("README.md", r"{n}% above tuned", percent_apart(BEST, ALS)),
-    Prose("README.md", r"ALS \({n}\), 13", ALS),
+    Prose("README.md", r"tuned `implicit` ALS \({n}\)", ALS),
     Prose("README.md", r"{n}% above plainly", percent_apart(BEST, PLAIN_ALS)),
     Prose("README.md", r"configured ALS \({n}\)", PLAIN_ALS),
     Prose("README.md", r"and {n}× the popularity", ratio(BEST, POPULARITY)),

@@ -129,16 +129,15 @@ def table_errors(spec: Table) -> list[str]:
     labels = [plain(row[0]) for row in rows]
     if sorted(columns) != sorted(spec.columns):
         return [f"{spec.file} '{spec.section}': columns {columns}, expected "
-                f"{list(spec.columns)} (update TABLES in tests/test_docs.py with the page)"]
-    if sorted(label.strip() for label in labels) != sorted(r.strip() for r in spec.rows):
+                f"{list(spec.columns)} (update TABLES in tests/doc_figures.py with the page)"]
+    if sorted(labels) != sorted(spec.rows):
         return [f"{spec.file} '{spec.section}': rows {labels}, expected {list(spec.rows)} "
-                "(update TABLES in tests/test_docs.py with the page)"]
+                "(update TABLES in tests/doc_figures.py with the page)"]
     errors = []
     for label, row in zip(labels, rows, strict=True):
-        row_key = next(v for k, v in spec.rows.items() if k.strip() == label)
         for column, cell in zip(columns, row[1:], strict=True):
             printed = figure_in(cell)
-            source = spec.source(row_key, spec.columns[column])
+            source = spec.source(spec.rows[label], spec.columns[column])
             where = f"{spec.file} '{spec.section}', row '{label}', column '{column}'"
             if source is None:
                 if printed is not None:
@@ -194,7 +193,7 @@ def unchecked_numbers(file: str) -> list[str]:
 def test_every_number_is_a_checked_figure_or_a_setting(file: str) -> None:
     loose = unchecked_numbers(file)
     assert not loose, (f"{file}: numbers with no source (tie each to a recorded result in "
-                       "PROSE or TABLES of tests/test_docs.py, or drop it): "
+                       "PROSE or TABLES of tests/doc_figures.py, or drop it): "
                        + "; ".join(loose))
 
 
