@@ -1,11 +1,12 @@
 """lastfm_rec: artist recommendations from Last.fm listening histories (HetRec 2011 2K).
 
 The package is layered as the analysis runs, each layer importing only those below it
-(``tests/test_layering.py``): ``ops`` (CSR check, top-N, row normalisation) -> ``data`` (find,
-download, verify, load) -> ``preprocessing`` (trim, scale, re-index, tags, popularity, split)
--> ``matrices`` (play, tag and friend matrices, side data) -> ``models`` and ``cfmodel`` (the
-recommenders; the TensorFlow 1-style matrix factorisation) -> ``evaluation``/``tuning``/
-``recommend`` -> ``service``/``cli``. Names that need TensorFlow are imported on first use,
+(``tests/test_layering.py``): ``ops`` (CSR check, top-N, row normalisation) and ``files``
+(atomic writes, the model file format) -> ``data`` (find, download, verify, load) ->
+``preprocessing`` (trim, scale, re-index, tags, popularity, split) -> ``matrices`` (play, tag
+and friend matrices, side data) -> ``models`` and ``cfmodel`` (the recommenders; the
+TensorFlow 1-style matrix factorisation) -> ``evaluation``/``tuning``/``recommend`` ->
+``service``/``cli``. Names that need TensorFlow are imported on first use,
 so ``import lastfm_rec`` stays fast.
 """
 
