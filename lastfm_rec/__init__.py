@@ -10,10 +10,10 @@ Subpackages by responsibility, each importing only those below it (``tests/test_
 * :mod:`lastfm_rec.serving`: the session, the model cache, explanations and the command line;
 * :mod:`lastfm_rec.spark`: the pipeline on Apache Spark (an install extra).
 
-Beside them, :mod:`lastfm_rec.ops` holds the numeric primitives and :mod:`lastfm_rec.reports`
-runs the notebooks. The names below (the original notebook's functions among them) import from
-``lastfm_rec`` directly; those that need TensorFlow load on first use, so ``import lastfm_rec``
-stays fast.
+Beside them, :mod:`lastfm_rec.ops` holds the numeric primitives, :mod:`lastfm_rec.files`
+atomic writes and the model file format, and :mod:`lastfm_rec.reports` runs the notebooks. The
+names below (the original notebook's functions among them) import from ``lastfm_rec`` directly;
+those that need TensorFlow load on first use, so ``import lastfm_rec`` stays fast.
 """
 
 from __future__ import annotations

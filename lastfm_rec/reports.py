@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lastfm_rec.files import atomic_write
+
 RESULTS_MIME = "application/vnd.lastfm-rec.results+json"
 MACHINE_KEY = "lastfm_rec_machine"
 PARAMETERS_TAG = "parameters"
@@ -154,7 +156,7 @@ class Tolerance:
 
 
 #: Agreement expected between runs on different CPUs or BLAS kernels, by kind of figure,
-#: about twice the largest difference measured (README, "Reproducibility"). Accuracy
+#: about twice the largest difference measured (docs/reproducibility.md). Accuracy
 #: metrics, correlations, losses and exact figures fail on a change of one unit in their
 #: third significant digit; list statistics on a change of 0.3%, spreads over seeds on a
 #: change of 0.0005.
@@ -269,12 +271,6 @@ class ExecutedNotebook:
     seconds: float
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _kernel_config() -> Any:
     """Kernel settings: CurveZMQ-encrypted transport where the kernel supports it (ipykernel
     does), so the kernel neither talks in plain text over TCP nor warns that it does."""
@@ -310,14 +306,16 @@ def execute_notebook(path: str | os.PathLike, out_dir: str | os.PathLike,
     seconds = time.perf_counter() - start
     notebook.metadata[MACHINE_KEY] = machine_info()
     executed = out / path.name
-    _write_atomically(executed, nbformat.writes(notebook))
+    with atomic_write(executed, text=True) as stream:
+        stream.write(nbformat.writes(notebook))
     html_path = None
     if html:
         from nbconvert import HTMLExporter
 
         body, _ = HTMLExporter().from_notebook_node(notebook)
         html_path = executed.with_suffix(".html")
-        _write_atomically(html_path, body)
+        with atomic_write(html_path, text=True) as stream:
+            stream.write(body)
     return ExecutedNotebook(executed, html_path, read_results(notebook), seconds)
 
 

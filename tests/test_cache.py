@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from lastfm_rec.data.matrices import StudyData, load_study, side_data
+from lastfm_rec.files import FORMAT_VERSION, MANIFEST
 from lastfm_rec.models import Recommender, create, side_params
 from lastfm_rec.serving import cache
 from lastfm_rec.serving.cache import (
@@ -19,8 +21,8 @@ from lastfm_rec.serving.cache import (
     cached_model,
     clear,
     entries,
-    load_model,
-    save_model,
+    restore,
+    store,
 )
 
 
@@ -48,9 +50,9 @@ def stored_dtypes(path: Path) -> set[np.dtype]:
 
 def test_float64_is_stored_as_float32_and_read_back_as_float64(hybrid, study, tmp_path) -> None:
     path = tmp_path / "hybrid.npz"
-    save_model(hybrid, path)
+    store(hybrid, path)
     assert np.dtype(np.float64) not in stored_dtypes(path)
-    loaded = load_model(path, "HybridRecommender", study.plays.shape)
+    loaded = restore(path, "HybridRecommender", study.plays.shape)
     assert loaded.friend_plays_.dtype == hybrid.friend_plays_.dtype == np.float64
     assert loaded.tags_.dtype == hybrid.tags_.dtype == np.float64
     assert loaded.weights_.dtype == hybrid.weights_.dtype == np.float32
@@ -99,8 +101,40 @@ def damage_flipped_byte(path: Path) -> None:
     path.write_bytes(bytes(content))
 
 
+def raw_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """A cache file's arrays without the manifest, and the manifest."""
+    with np.load(path, allow_pickle=False) as stored:
+        arrays = {key: stored[key] for key in stored.files}
+    return arrays, json.loads(str(arrays.pop(MANIFEST)))
+
+
+def damage_old_format(path: Path) -> None:
+    """The layout of cache files before the model file format: the arrays of the old
+    ``Recommender.save`` with the cache's own format number and manifest."""
+    arrays, manifest = raw_arrays(path)
+    old = {"__class__": np.array(manifest["model"]),
+           "__params__": np.array(json.dumps(manifest["params"])),
+           "__shape__": np.array(manifest["meta"]["shape"]),
+           "__listeners__": arrays.pop("arr:item_listeners_"), **arrays}
+    listing = {key: {"shape": list(value.shape), "dtype": value.dtype.str}
+               for key, value in old.items()}
+    with path.open("wb") as handle:
+        np.savez(handle, **old, **{"cache:format": np.array(1),
+                                   "cache:manifest": np.array(json.dumps(listing))})
+
+
+def damage_newer_version(path: Path) -> None:
+    arrays, manifest = raw_arrays(path)
+    manifest["version"] = FORMAT_VERSION + 1
+    with path.open("wb") as handle:
+        np.savez(handle, **arrays, **{MANIFEST: np.array(json.dumps(manifest))})
+
+
 DAMAGES = [damage_truncated, damage_empty, damage_random, damage_wrong_arrays,
-           damage_flipped_byte]
+           damage_flipped_byte, damage_old_format, damage_newer_version]
+#: The reason a warning gives, where it matters which.
+REASONS = {damage_old_format: "(no manifest)",
+           damage_newer_version: f"format version {FORMAT_VERSION + 1} is newer"}
 
 
 @pytest.mark.parametrize("damage", DAMAGES, ids=lambda f: f.__name__.removeprefix("damage_"))
@@ -117,36 +151,41 @@ def test_damaged_cache_warns_once_and_is_refitted(study, synthetic_dir, folder,
     assert len(record) == 1, [str(w.message) for w in record]
     message = str(record[0].message)
     assert message.startswith(f"cache {path} is damaged (") and message.endswith("; retraining")
+    assert REASONS.get(damage, "") in message
     assert "\n" not in message
     assert model.similarity_.shape == (study.plays.shape[1],) * 2
     assert sorted(p.name for p in folder.iterdir()) == [path.name]
-    load_model(path, "ItemKNNRecommender", study.plays.shape)  # valid again
+    restore(path, "ItemKNNRecommender", study.plays.shape)  # valid again
 
 
-def test_another_model_or_shape_is_damaged(study, tmp_path) -> None:
+def test_another_model_shape_or_name_is_damaged(study, tmp_path) -> None:
     path = tmp_path / "model.npz"
-    save_model(create("popularity").fit(study.plays), path)
+    store(create("popularity").fit(study.plays), path)
     with pytest.raises(cache.DamagedCacheError, match="holds PopularityRecommender, not a Item"):
-        load_model(path, "ItemKNNRecommender", study.plays.shape)
+        restore(path, "ItemKNNRecommender", study.plays.shape)
     with pytest.raises(cache.DamagedCacheError, match="another play matrix"):
-        load_model(path, "PopularityRecommender", (study.plays.shape[0] + 1, 5))
+        restore(path, "PopularityRecommender", (study.plays.shape[0] + 1, 5))
+    copy = Path(shutil.copyfile(path, tmp_path / "popularity-other-key.npz"))
+    with pytest.raises(cache.DamagedCacheError, match=r"stored as 'model\.npz', not as popul"):
+        restore(copy, "PopularityRecommender", study.plays.shape)
+    restore(path, "PopularityRecommender", study.plays.shape)  # the original is valid
 
 
 def test_interrupted_write_leaves_no_temporary_file(study, tmp_path, monkeypatch) -> None:
     model = create("popularity").fit(study.plays)
 
-    def interrupted(path: Path) -> None:
-        Path(path).write_bytes(b"partial")
+    def interrupted(stream, **arrays) -> None:
+        stream.write(b"partial")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(model, "save", interrupted)
+    monkeypatch.setattr(np, "savez", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        save_model(model, tmp_path / "cache" / "popularity.npz")
+        store(model, tmp_path / "cache" / "popularity.npz")
     assert list((tmp_path / "cache").iterdir()) == []
 
 
 def test_entries_and_clear(study, folder) -> None:
-    save_model(create("popularity").fit(study.plays), folder / "popularity-abc.npz")
+    store(create("popularity").fit(study.plays), folder / "popularity-abc.npz")
     leftover = folder / ".item-knn-def.npz.x1y2.tmp"
     leftover.write_bytes(b"12345")
     (folder / "notes.txt").write_text("not ours")
@@ -161,7 +200,7 @@ def test_entries_and_clear(study, folder) -> None:
 
 def test_cache_command_lists_and_clears(study, tmp_path) -> None:
     folder = tmp_path / "cache"
-    save_model(create("popularity").fit(study.plays), folder / "popularity-abc.npz")
+    store(create("popularity").fit(study.plays), folder / "popularity-abc.npz")
     size = (folder / "popularity-abc.npz").stat().st_size
     command = shutil.which("lastfm-rec", path=str(Path(sys.executable).parent))
     env = {**os.environ, cache.CACHE_ENV: str(folder)}

@@ -13,6 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
+
+from lastfm_rec.files import ModelFileError, read_model_file
+from lastfm_rec.models import create
 
 cf = pytest.importorskip("lastfm_rec.original.cfmodel")
 tf = cf.tf
@@ -373,8 +377,10 @@ def test_save_load_round_trip(ratings, tmp_path):
     model.train(200, learning_rate=5.0, plot_results=False, progress=False)
     path = model.save(tmp_path / "model")
     assert path.name == "model.npz"
-    with np.load(path, allow_pickle=False) as data:  # no pickled objects inside
-        assert "embedding_u_id" in data.files
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]  # no temporary file left
+    content = read_model_file(path)  # the package's model file, read without pickles
+    assert content.model == "CFModel" and content.params == model.hyperparameters
+    assert "embedding_u_id" in content.arrays
 
     loaded = cf.CFModel.load(path)
     for key in ("u_id", "a_id"):
@@ -411,3 +417,12 @@ def test_save_load_als_model(ratings, tmp_path):
     assert resumed.history["iteration"].tolist() == [0, 1, 2, 3, 4, 5]
     model.close()
     resumed.close()
+
+
+def test_load_refuses_another_models_file(tmp_path):
+    path = tmp_path / "popularity.npz"
+    create("popularity").fit(sp.csr_matrix(np.eye(3))).save(path)
+    with pytest.raises(ModelFileError) as error:
+        cf.CFModel.load(path)
+    assert str(error.value) == (f"{path}: holds a PopularityRecommender, not a CFModel; load it "
+                                "with PopularityRecommender.load")

@@ -22,7 +22,7 @@ import pytest
 
 from lastfm_rec.data.matrices import load_study
 from lastfm_rec.data.synthetic import SyntheticSpec, generate_hetrec
-from lastfm_rec.serving.cache import load_model, model_path
+from lastfm_rec.serving.cache import model_path, restore
 
 COMMAND = shutil.which("lastfm-rec", path=str(Path(sys.executable).parent))
 RELEASE_WARNING = "differ from the published release: figures will differ from the original's"
@@ -104,7 +104,7 @@ def assert_cache_valid(cache: Path, data_dir: Path) -> None:
     (path,) = cache.iterdir()  # no temporary file beside it
     study = load_study(data_dir)
     assert path.name == model_path(data_dir, MODEL).name  # the key the command computes
-    load_model(path, "ItemKNNRecommender", study.plays.shape)
+    restore(path, "ItemKNNRecommender", study.plays.shape)
 
 
 @pytest.mark.parametrize("damage", [truncated, empty, random_bytes, wrong_arrays],

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lastfm_rec.files import atomic_write
+
 _log = logging.getLogger(__name__)
 
 class RecSheetError(ValueError):
@@ -85,7 +87,8 @@ def write_rec_sheet(artists: pd.DataFrame, path: str | os.PathLike, n: int = 250
                     likes: Sequence[str] = ()) -> Path:
     """Write a rec sheet: the ``n`` artists with most listeners, ``Like`` = 1 for ``likes``.
 
-    Written to a temporary file and renamed, so a failure leaves no half-written sheet.
+    Written atomically (:func:`lastfm_rec.files.atomic_write`): a failure leaves no
+    half-written sheet.
     """
     top = artists.sort_values(["listeners", "name"], ascending=[False, True]).head(n)
     unknown = sorted(set(likes) - set(top["name"]))
@@ -94,9 +97,8 @@ def write_rec_sheet(artists: pd.DataFrame, path: str | os.PathLike, n: int = 250
     sheet = pd.DataFrame({"name": top["name"].to_numpy(),
                           "Like": np.where(top["name"].isin(likes), "1", "")})
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    sheet.to_csv(tmp, index=False, lineterminator="\n")
-    os.replace(tmp, path)
+    with atomic_write(path, text=True) as stream:
+        sheet.to_csv(stream, index=False, lineterminator="\n")
     return path
 
 def read_rec_sheet(path: str | os.PathLike, artists: pd.DataFrame) -> np.ndarray:

@@ -29,12 +29,13 @@ and memory grow linearly with the number of rows: 100x (189,200 users, 1.76 M ar
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from lastfm_rec.files import atomic_write
 
 REAL_USERS = 1892
 REAL_ARTISTS = 17632
@@ -303,18 +304,9 @@ def _int_lines(columns: Sequence[np.ndarray]) -> bytes:
 
 def _write_file(path: Path, parts: Iterable[bytes]) -> None:
     """Write ``parts`` to ``path`` atomically, readable like the downloaded files."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            for part in parts:
-                handle.write(part)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as handle:
+        for part in parts:
+            handle.write(part)
 
 
 def _int_table(path: Path, header: Sequence[str], columns: Sequence[np.ndarray]) -> None:

@@ -3,8 +3,10 @@
 :class:`Recommender` owns everything but scoring: input checks with one-line errors,
 batching, filtering already liked items, top-N selection (:func:`lastfm_rec.ops.top_n`),
 ``similar_items``/``similar_users``, parameters kept as scikit-learn keeps them
-(``get_params``/``set_params``), the end-of-fit divergence check (:class:`ModelFitError`) and
-``save``/``load`` through ``np.savez`` (no pickles, paths or open files). A model supplies
+(``get_params``/``set_params``), the check of the fitted arrays (NaN or infinite values:
+:class:`ModelFitError` after ``fit``, :class:`~lastfm_rec.files.ModelFileError` after
+``load``) and ``save``/``load`` in the package's model file format
+(:mod:`lastfm_rec.files`; paths or open files). A model supplies
 ``_fit`` (learn from a float64 CSR of play counts), ``_score`` (dense scores for a batch of
 users) and optionally ``_item_scores`` (similarities for ``similar_items``),
 ``_user_scores`` (for ``similar_users``) and ``_state``/``_set_state`` (the arrays to save).
@@ -23,9 +25,7 @@ Top-N selection, unit rows and the CSR check exist once, in :mod:`lastfm_rec.ops
 from __future__ import annotations
 
 import inspect
-import json
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +36,7 @@ import scipy.sparse as sp
 from implicit.recommender_base import ModelFitError as ImplicitModelFitError
 from implicit.recommender_base import RecommenderBase
 
+from lastfm_rec.files import ModelFile, ModelFileError, read_model_file, write_model_file
 from lastfm_rec.ops import FILTERED_SCORE, check_csr, normalize_rows, top_n
 
 _CLASSES: dict[str, type[Recommender]] = {}
@@ -143,8 +144,8 @@ class Recommender:
         return self
 
     def saved_params(self) -> dict[str, Any]:
-        """The parameters that are plain values (all but the side data): JSON in a saved file
-        and part of the serving cache key."""
+        """The parameters that are plain values (all but the side data): JSON in a saved
+        file's manifest and part of the serving cache key."""
         return {k: v for k, v in self.get_params().items() if k not in self.side_params}
 
     def __repr__(self) -> str:
@@ -207,10 +208,26 @@ class Recommender:
 
     def _check_fit(self) -> None:
         """Raise :class:`ModelFitError` if a learned array holds NaN or infinite values."""
+        key = self._nonfinite_array()
+        if key is not None:
+            raise ModelFitError(self._diverged(key))
+
+    def _nonfinite_array(self) -> str | None:
+        """The name of the first learned array (:meth:`_state`) holding NaN or infinite
+        values, or ``None``: checked after :meth:`fit` and after :meth:`load`."""
         for key, value in self._state().items():
             values = value.data if sp.issparse(value) else np.asarray(value)
             if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
-                raise ModelFitError(self._diverged(key))
+                return key
+        return None
+
+    def _shape_problem(self) -> str | None:
+        """What in the learned arrays contradicts ``n_users`` x ``n_items``, or ``None``:
+        checked after :meth:`load` (``fit`` makes the arrays to match)."""
+        if np.shape(self.item_listeners_) != (self.n_items,):
+            return f"item_listeners_ has shape {np.shape(self.item_listeners_)}, not " \
+                   f"({self.n_items},)"
+        return None
 
     def partial_fit_users(self, userids: np.ndarray, user_items: sp.csr_matrix) -> None:
         """Update (or add) the given users from their rows; only models that can."""
@@ -424,47 +441,27 @@ class Recommender:
             setattr(self, key, value)
 
     def save(self, file: str | os.PathLike | IO[bytes]) -> None:
-        """Write parameters and fitted arrays with ``np.savez`` (no pickles).
+        """Write parameters and fitted arrays as a model file (:mod:`lastfm_rec.files`).
 
-        ``file`` is a path (written exactly there, through a temporary file and a rename) or
-        an open binary file. An unfitted model saves its parameters only, as in
-        ``implicit``; :meth:`load` gives it back unfitted.
+        ``file`` is a path (written exactly there, atomically) or an open binary file. An
+        unfitted model saves its parameters only, as in ``implicit``; :meth:`load` gives
+        it back unfitted.
         """
-        arrays = self._arrays()
-        if hasattr(file, "write"):
-            np.savez(file, **arrays)
-            return
-        path = Path(file)
-        handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(handle, "wb") as stream:  # savez would append .npz to a name
-                np.savez(stream, **arrays)
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        write_model_file(file, self.model_file())
 
-    def _arrays(self) -> dict[str, np.ndarray]:
-        arrays: dict[str, np.ndarray] = {
-            "__class__": np.array(type(self).__name__),
-            "__params__": np.array(json.dumps(self.saved_params())),
-        }
-        side = {f"side_{k}": getattr(self, k) for k in self.side_params
-                if getattr(self, k) is not None}
+    def model_file(self) -> ModelFile:
+        """What :meth:`save` writes: the class name, :meth:`saved_params`, the side data and
+        fitted arrays (``arr:<name>``, or ``csr:<name>:data|indices|indptr|shape`` for a
+        sparse one), and ``meta["shape"]``, the fitted users x artists (``None`` unfitted)."""
         fitted = getattr(self, "n_items", None) is not None
+        state = {f"side_{k}": getattr(self, k) for k in self.side_params
+                 if getattr(self, k) is not None}
         if fitted:
-            arrays["__shape__"] = np.array([self.n_users, self.n_items])
-            arrays["__listeners__"] = np.asarray(self.item_listeners_)
-        state = {**side, **({"train_": self.train_, **self._state()} if fitted else {})}
-        for key, value in state.items():
-            if sp.issparse(value):
-                value = sp.csr_matrix(value)
-                arrays[f"csr:{key}:data"] = value.data
-                arrays[f"csr:{key}:indices"] = value.indices
-                arrays[f"csr:{key}:indptr"] = value.indptr
-                arrays[f"csr:{key}:shape"] = np.array(value.shape)
-            else:
-                arrays[f"arr:{key}"] = np.asarray(value)
-        return arrays
+            state.update(train_=self.train_, item_listeners_=self.item_listeners_,
+                         **self._state())
+        shape = [int(self.n_users), int(self.n_items)] if fitted else None
+        return ModelFile(type(self).__name__, self.saved_params(), _pack(state),
+                         {"shape": shape})
 
     @classmethod
     def load(cls, file: str | os.PathLike | IO[bytes]) -> Recommender:
@@ -472,23 +469,49 @@ class Recommender:
 
         ``file`` is a path (``path + ".npz"`` is tried when ``path`` does not exist, as
         ``implicit`` appends it) or an open binary file.
+
+        Raises
+        ------
+        lastfm_rec.files.ModelFileError
+            The file is damaged, of another format or version, holds another class, or
+            its arrays fail the checks of :meth:`fit` (NaN or infinite values) or contradict
+            the fitted shape: one line naming the file and what to do.
         """
         if not hasattr(file, "read") and not Path(file).exists() \
                 and Path(f"{file}.npz").exists():
             file = f"{file}.npz"
-        with np.load(file, allow_pickle=False) as stored:
-            files = {key: stored[key] for key in stored.files}
-        name = str(files.pop("__class__"))
-        model_cls = _CLASSES.get(name)
+        return cls.from_model_file(read_model_file(file))
+
+    @classmethod
+    def from_model_file(cls, content: ModelFile) -> Recommender:
+        """The model in ``content`` (as :func:`~lastfm_rec.files.read_model_file` returns
+        it), checked as :meth:`load` describes."""
+        model_cls = _CLASSES.get(content.model)
         if model_cls is None or not issubclass(model_cls, cls):
-            raise ValueError(f"{file} holds a {name}, not a {cls.__name__}")
-        state = _unpack(files)
-        side = {k: state.pop(f"side_{k}") for k in model_cls.side_params
-                if f"side_{k}" in state}
-        model = model_cls(**json.loads(str(files.pop("__params__"))), **side)
-        if "__shape__" in files:
-            model.n_users, model.n_items = (int(v) for v in files.pop("__shape__"))
-            model.item_listeners_ = files.pop("__listeners__")
+            raise ModelFileError(content.source, f"holds a {content.model}, not a "
+                                 f"{cls.__name__}", f"load it with {content.model}.load")
+        try:
+            model = model_cls._restored(content)
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            raise ModelFileError(content.source, "cannot rebuild the model "
+                                 f"({type(exc).__name__}: {' '.join(str(exc).split())})") \
+                from exc
+        if getattr(model, "n_items", None) is not None:
+            key = model._nonfinite_array()
+            problem = f"{key} holds NaN or infinite values" if key else model._shape_problem()
+            if problem:
+                raise ModelFileError(content.source, problem)
+        return model
+
+    @classmethod
+    def _restored(cls, content: ModelFile) -> Recommender:
+        state = _unpack(content.arrays)
+        side = {k: state.pop(f"side_{k}") for k in cls.side_params if f"side_{k}" in state}
+        # set_params takes whatever get_params gave (nested names included), as in sklearn.
+        model = cls(**side).set_params(**content.params)
+        if content.meta.get("shape") is not None:
+            model.n_users, model.n_items = (int(v) for v in content.meta["shape"])
+            model.item_listeners_ = state.pop("item_listeners_")
             model._set_state(state)
         return model
 
@@ -497,18 +520,33 @@ class Recommender:
 RecommenderBase.register(Recommender)
 
 
-def _unpack(files: dict[str, np.ndarray]) -> dict[str, Any]:
-    """The ``arr:``/``csr:`` entries of a saved file as arrays and CSR matrices."""
+def _pack(state: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Arrays and sparse matrices as the ``arr:``/``csr:`` arrays of a model file."""
+    arrays: dict[str, np.ndarray] = {}
+    for key, value in state.items():
+        if sp.issparse(value):
+            value = sp.csr_matrix(value)
+            arrays[f"csr:{key}:data"] = value.data
+            arrays[f"csr:{key}:indices"] = value.indices
+            arrays[f"csr:{key}:indptr"] = value.indptr
+            arrays[f"csr:{key}:shape"] = np.array(value.shape)
+        else:
+            arrays[f"arr:{key}"] = np.asarray(value)
+    return arrays
+
+
+def _unpack(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The ``arr:``/``csr:`` arrays of a model file as arrays and CSR matrices."""
     state: dict[str, Any] = {}
-    for key, value in files.items():
+    for key, value in arrays.items():
         kind, _, rest = key.partition(":")
         if kind == "arr":
             state[rest] = value
         elif kind == "csr" and rest.endswith(":data"):
             base = rest[: -len(":data")]
             state[base] = sp.csr_matrix(
-                (value, files[f"csr:{base}:indices"], files[f"csr:{base}:indptr"]),
-                shape=tuple(files[f"csr:{base}:shape"]))
+                (value, arrays[f"csr:{base}:indices"], arrays[f"csr:{base}:indptr"]),
+                shape=tuple(arrays[f"csr:{base}:shape"]))
     return state
 
 
@@ -610,6 +648,14 @@ class FactorRecommender(Recommender):
     def _state(self) -> dict[str, np.ndarray | sp.spmatrix]:
         return {"user_factors": self.user_factors, "item_factors": self.item_factors}
 
+    def _shape_problem(self) -> str | None:
+        users, items = np.shape(self.user_factors), np.shape(self.item_factors)
+        if len(users) != 2 or len(items) != 2 or users != (self.n_users, items[1]) \
+                or items[0] != self.n_items:
+            return (f"factors of shapes {users} and {items} for {self.n_users} users x "
+                    f"{self.n_items} artists")
+        return super()._shape_problem()
+
 
 class ItemSimilarityRecommender(Recommender):
     """A model that scores a user by summing item-item similarities of their artists.
@@ -629,6 +675,12 @@ class ItemSimilarityRecommender(Recommender):
 
     def _state(self) -> dict[str, np.ndarray | sp.spmatrix]:
         return {"similarity_": self.similarity_}
+
+    def _shape_problem(self) -> str | None:
+        if self.similarity_.shape != (self.n_items, self.n_items):
+            return (f"similarity_ has shape {self.similarity_.shape} for {self.n_items} "
+                    "artists")
+        return super()._shape_problem()
 
 
 def self_first(scores: np.ndarray, ids: np.ndarray) -> np.ndarray:

@@ -39,8 +39,9 @@ depend on oneDNN's CPU-specific kernels. ``tf.config.experimental.enable_op_dete
 not called: it is process-wide, and single-threaded CPU kernels already gave identical bytes
 with and without it.
 
-Caching: :meth:`CFModel.save` writes embeddings, hyperparameters and history to one ``.npz``
-(no pickles). ``CFModel.load(path)`` returns a model that can recommend but not train;
+Caching: :meth:`CFModel.save` writes embeddings, hyperparameters and history to one model
+file (:mod:`lastfm_rec.files`: an ``.npz`` without pickles, with a versioned manifest).
+``CFModel.load(path)`` returns a model that can recommend but not train;
 ``CFModel.load(path, ratings)`` rebuilds the graph (same seeded split, checked against a
 fingerprint of the ratings) and continues training exactly where the saved model stopped.
 
@@ -55,7 +56,6 @@ empty test set is NaN (the original's ``tf.losses.mean_squared_error`` returned 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -67,6 +67,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from lastfm_rec.data.preprocessing import split_dataframe
+from lastfm_rec.files import ModelFile, ModelFileError, read_model_file, write_model_file
 from lastfm_rec.original.solvers import (
     Objective,
     als_sweeps,
@@ -109,7 +110,6 @@ DEFAULT_ITERATIONS = {"sgd": 100, "als": 15}
 SOLVERS = ("sgd", "als")
 #: Compile the residual of the fast gradient path with XLA (falls back if it fails).
 USE_XLA = True
-_FORMAT_VERSION = 1
 
 #: The original notebook's two models, trained for :data:`ORIGINAL_ITERATIONS` steps at
 #: learning rate 1. The export cuts both ``build_model`` calls off after ``gravity``, so
@@ -524,8 +524,8 @@ class CFModel:
 
 
 def save_model(model: CFModel, path: str | os.PathLike) -> Path:
-    """Save a model's embeddings, hyperparameters and history to an ``.npz`` file (no
-    pickles), through a temporary file and a rename.
+    """Save a model's embeddings, hyperparameters and history as a model file
+    (:mod:`lastfm_rec.files`), atomically.
 
     Returns the path written (``.npz`` is appended if it is missing).
     """
@@ -537,14 +537,11 @@ def save_model(model: CFModel, path: str | os.PathLike) -> Path:
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
     history = model.history
-    meta = {"format_version": _FORMAT_VERSION, "hyperparameters": model.hyperparameters,
-            "solver": model.solver, "iteration": model.iteration,
+    meta = {"solver": model.solver, "iteration": model.iteration,
             "metric_groups": [list(g) for g in model._metrics]}
     arrays = {f"embedding_{k}": v for k, v in model.embeddings.items()}
     arrays.update({f"history_{c}": history[c].to_numpy() for c in history.columns})
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
-    os.replace(tmp, path)
+    write_model_file(path, ModelFile(CFModel.__name__, model.hyperparameters, arrays, meta))
     return path
 
 
@@ -555,18 +552,19 @@ def load_model(path: str | os.PathLike, ratings: pd.DataFrame | None = None) -> 
     graph: it can recommend, and ``train`` raises a clear error. With the ``ratings`` it
     was built from, the graph is rebuilt with :func:`build_model` (same split), the
     embeddings are restored, and training continues where it stopped; ratings that do
-    not match the saved fingerprint raise ``ValueError``.
+    not match the saved fingerprint raise ``ValueError``. A file that is damaged, of
+    another format or version, or holds another model raises
+    :class:`lastfm_rec.files.ModelFileError`.
     """
-    with np.load(path, allow_pickle=False) as data:
-        meta = json.loads(str(data["meta"]))
-        if meta.get("format_version") != _FORMAT_VERSION:
-            raise ValueError(f"{path}: unsupported model file version "
-                             f"{meta.get('format_version')}")
-        embeddings = {k[len("embedding_"):]: data[k] for k in data.files
-                      if k.startswith("embedding_")}
-        history = {k[len("history_"):]: data[k] for k in data.files
-                   if k.startswith("history_")}
-    hp = meta["hyperparameters"]
+    content = read_model_file(path)
+    if content.model != CFModel.__name__:
+        raise ModelFileError(content.source, f"holds a {content.model}, not a CFModel",
+                             f"load it with {content.model}.load")
+    embeddings = {k[len("embedding_"):]: v for k, v in content.arrays.items()
+                  if k.startswith("embedding_")}
+    history = {k[len("history_"):]: v for k, v in content.arrays.items()
+               if k.startswith("history_")}
+    hp, meta = content.params, content.meta
     if ratings is None:
         model = CFModel({k: None for k in embeddings}, None, None, hyperparameters=hp)
         model.solver = meta["solver"]

@@ -17,7 +17,6 @@ work is :mod:`lastfm_rec.spark`'s.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -86,12 +85,7 @@ def _cmd_scale_fit(args: argparse.Namespace) -> int:
     args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / MODEL_FILE
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    model.save(path)
     if "name" in prepared.artists.columns:
         prepared.artists.orderBy("a_id").write.mode("overwrite").parquet(
             str(args.out / "artists.parquet"))
