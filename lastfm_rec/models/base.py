@@ -174,7 +174,7 @@ class Recommender:
             callback(0, time.perf_counter() - started, float("nan"))
         return self
 
-    def _fit(self, user_items: sp.csr_matrix, **progress: Any) -> None:
+    def _fit(self, user_items: sp.csr_matrix, **options: Any) -> None:
         raise NotImplementedError
 
     def _diverged(self, what: str) -> str:
