@@ -218,7 +218,7 @@ def run_study(data: StudyData | str | os.PathLike | None = None,
             continue
         fixed: dict[str, Any] = {}
         if name == "hybrid" and "als" in chosen:
-            fixed = {f"als_{key}": value for key, value in chosen["als"].items()}
+            fixed = {f"als__{key}": value for key, value in chosen["als"].items()}
         side = side_data(models.side_params(name), data, held)
         tuning[name] = tune(name, fit_part, validation, strategy=STRATEGIES.get(name, "grid"),
                             seed=seed, side={**side, **fixed}, show_progress=show_progress)
