@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         model = fresh()
         seconds, results = timed(lambda m=model: m.train(
             args.iterations, learning_rate=LEARNING_RATE, plot_results=False,
-            progress=False))
+            show_progress=False))
         times.append(seconds)
         losses.append(float(model.history["total_loss"].iloc[-1]))
         model.close()
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.repeats):
         model = fresh("als")
         seconds, results = timed(lambda m=model: m.train(args.sweeps, plot_results=False,
-                                                         progress=False))
+                                                         show_progress=False))
         times.append(seconds)
         losses.append(float(model.history["total_loss"].iloc[-1]))
         history = model.history
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         model = fresh("als")
         elapsed, sweeps = 0.0, 0
         while sweeps < 100:
-            seconds, _ = timed(lambda m=model: m.train(1, plot_results=False, progress=False))
+            seconds, _ = timed(lambda m=model: m.train(1, plot_results=False, show_progress=False))
             elapsed += seconds
             sweeps += 1
             if model.history["total_loss"].iloc[-1] <= ref["final_total_loss"]:

@@ -179,7 +179,7 @@ def fit_cf(p: dict) -> dict:
                                                **CF_ARGS))
     built = rss_mb()["self_peak_mb"]
     fit_s, _ = timed(lambda: model.train(num_iterations=p["sweeps"], plot_results=False,
-                                         progress=False))
+                                         show_progress=False))
     loss = float(model.history["total_loss"].iloc[-1])
     model.close()
     return {"seconds": fit_s, "build_seconds": build_s, "sweeps": p["sweeps"],

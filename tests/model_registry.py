@@ -13,7 +13,7 @@ from lastfm_rec import models
 #: defaults are tuned for 1892 x 17632). A new model that needs smaller settings adds them here.
 SMALL: dict[str, dict] = {
     "als": {"factors": 3, "regularization": 0.0, "alpha": 1.0},
-    "hybrid": {"als_factors": 3, "als_regularization": 0.0, "als_alpha": 1.0},
+    "hybrid": {"als__factors": 3, "als__regularization": 0.0, "als__alpha": 1.0},
     "sgd-mf": {"embedding_dim": 4, "num_iterations": 300, "learning_rate": 5.0},
 }
 #: Extra -> the module that shows it is installed.

@@ -134,7 +134,7 @@ def test_hand_gradient_matches_autodiff(ratings):
 def test_metrics_shape_history_and_decreasing_loss(ratings):
     model = cf.build_model(ratings, **HYPER)
     assert model.embeddings == {"u_id": None, "a_id": None}
-    results = model.train(250, learning_rate=5.0, plot_results=False, progress=False)
+    results = model.train(250, learning_rate=5.0, plot_results=False, show_progress=False)
     assert [list(group) for group in results] == [list(cf.LOSS_NAMES),
                                                   list(cf.LOSS_COMPONENTS)]
     assert all(type(v) is float for group in results for v in group.values())
@@ -162,13 +162,13 @@ def test_metrics_shape_history_and_decreasing_loss(ratings):
 def test_low_rank_matrix_is_recovered(ratings):
     gd = cf.build_model(ratings, embedding_dim=RANK, regularization_coeff=0.,
                         init_stddev=0.5, seed=1)
-    start = gd.train(0, plot_results=False, progress=False)[0]["train_error_observed"]
+    start = gd.train(0, plot_results=False, show_progress=False)[0]["train_error_observed"]
     gd_error = gd.train(600, learning_rate=20.0, plot_results=False,
-                        progress=False)[0]["train_error_observed"]
+                        show_progress=False)[0]["train_error_observed"]
     assert gd_error < 5e-3 < start
     als = cf.build_model(ratings, embedding_dim=RANK, regularization_coeff=0.,
                          init_stddev=0.5, seed=1, solver="als")
-    errors = als.train(30, plot_results=False, progress=False)[0]
+    errors = als.train(30, plot_results=False, show_progress=False)[0]
     assert errors["train_error_observed"] < 1e-6
     assert errors["test_error_observed"] < 1e-4  # held-out entries of the same rank-2 matrix
     gd.close()
@@ -178,7 +178,7 @@ def test_low_rank_matrix_is_recovered(ratings):
 def test_fast_path_matches_reference_loop(ratings):
     def final_loss(**train_args):
         model = cf.build_model(ratings, **HYPER)
-        model.train(300, learning_rate=5.0, plot_results=False, progress=False, **train_args)
+        model.train(300, learning_rate=5.0, plot_results=False, show_progress=False, **train_args)
         loss = model.history["total_loss"].iloc[-1]
         embeddings = model.embeddings
         model.close()
@@ -198,7 +198,7 @@ def test_fast_path_without_xla(ratings, monkeypatch):
     def final(use_xla):
         monkeypatch.setattr(cf, "USE_XLA", use_xla)
         model = cf.build_model(ratings, **HYPER)
-        model.train(150, learning_rate=5.0, plot_results=False, progress=False)
+        model.train(150, learning_rate=5.0, plot_results=False, show_progress=False)
         model.close()
         assert model._fast_ops[3] is use_xla
         return model.history["total_loss"].iloc[-1]
@@ -216,31 +216,31 @@ def test_cfmodel_from_any_graph_uses_per_step_loop(ratings):
         V = tf.Variable(tf.random_normal([N_ARTISTS, 2], stddev=0.5, seed=2))
         loss = cf.sparse_mean_square_error(sparse, U, V)
     model = cf.CFModel({"u_id": U, "a_id": V}, loss, [{"mse": loss}])
-    results = model.train(150, learning_rate=20.0, plot_results=False, progress=False)
+    results = model.train(150, learning_rate=20.0, plot_results=False, show_progress=False)
     assert list(model.history.columns) == ["iteration", "mse", "total_loss"]
     assert results[0]["mse"] < model.history["mse"].iloc[0]
     with pytest.raises(ValueError, match="fast path"):
-        model.train(1, fast=True, progress=False)
+        model.train(1, fast=True, show_progress=False)
     model.close()
 
 
 def test_custom_optimizer_runs_per_step(ratings):
     model = cf.build_model(ratings, **HYPER)
     model.train(120, learning_rate=0.05, optimizer=tf.train.AdamOptimizer,
-                plot_results=False, progress=False)
+                plot_results=False, show_progress=False)
     losses = model.history["total_loss"]
     assert model.history["iteration"].tolist() == [0, 100, 120]
     assert losses.iloc[-1] < losses.iloc[0]
     with pytest.raises(ValueError, match="fast path"):
-        model.train(10, optimizer=tf.train.AdamOptimizer, fast=True, progress=False)
+        model.train(10, optimizer=tf.train.AdamOptimizer, fast=True, show_progress=False)
     model.close()
 
 
 def test_als_reaches_gradient_descent_loss(ratings):
     gd = cf.build_model(ratings, **HYPER)
-    gd.train(300, learning_rate=5.0, plot_results=False, progress=False)
+    gd.train(300, learning_rate=5.0, plot_results=False, show_progress=False)
     als = cf.build_model(ratings, solver="als", **HYPER)
-    als.train(plot_results=False, progress=False)  # default: 15 sweeps
+    als.train(plot_results=False, show_progress=False)  # default: 15 sweeps
     als_history = als.history
     assert als_history["iteration"].tolist() == list(range(16))
     # Each half-step is an exact minimisation, so the loss never goes up.
@@ -260,7 +260,7 @@ def test_als_reaches_gradient_descent_loss(ratings):
 def test_als_is_stationary_point(ratings):
     """At the ALS fixed point the gradient of the full objective vanishes."""
     model = cf.build_model(ratings, solver="als", **HYPER)
-    model.train(200, plot_results=False, progress=False)
+    model.train(200, plot_results=False, show_progress=False)
     U, V = model._embedding_vars["u_id"], model._embedding_vars["a_id"]
     with model.graph.as_default():
         grads = tf.gradients(model.loss, [U, V])
@@ -273,11 +273,11 @@ def test_als_is_stationary_point(ratings):
 
 def test_train_twice_continues(ratings):
     once = cf.build_model(ratings, **HYPER)
-    once.train(300, learning_rate=5.0, plot_results=False, progress=False)
+    once.train(300, learning_rate=5.0, plot_results=False, show_progress=False)
     twice = cf.build_model(ratings, **HYPER)
-    twice.train(150, learning_rate=5.0, plot_results=False, progress=False)
+    twice.train(150, learning_rate=5.0, plot_results=False, show_progress=False)
     twice.close()  # a new session continues from the embeddings
-    twice.train(150, learning_rate=5.0, plot_results=False, progress=False)
+    twice.train(150, learning_rate=5.0, plot_results=False, show_progress=False)
     assert twice.iteration == 300
     assert twice.history["iteration"].tolist() == [0, 100, 150, 200, 300]
     for key in ("u_id", "a_id"):
@@ -288,7 +288,7 @@ def test_train_twice_continues(ratings):
 
 def test_no_holdout_reports_nan_test_error(ratings):
     model = cf.build_model(ratings, holdout_fraction=0.0, **HYPER)
-    results = model.train(5, plot_results=False, progress=False)
+    results = model.train(5, plot_results=False, show_progress=False)
     assert np.isnan(results[0]["test_error_observed"])
     assert len(model.train_ratings) == len(ratings) and model.test_ratings.empty
     model.close()
@@ -299,7 +299,7 @@ def test_plot_results_draws_one_subplot_per_metrics_dict(ratings):
     plt.switch_backend("Agg")
     plt.close("all")
     model = cf.build_model(ratings, **HYPER)
-    assert isinstance(model.train(120, plot_results=True, progress=False), list)
+    assert isinstance(model.train(120, plot_results=True, show_progress=False), list)
     axes = plt.gcf().axes
     assert len(axes) == 2
     assert {line.get_label() for line in axes[1].get_lines()} == set(cf.LOSS_COMPONENTS)
@@ -314,7 +314,7 @@ def test_build_model_validates(ratings):
         cf.build_model(ratings, holdout_fraction=1.0)
     model = cf.build_model(ratings, n_users=N_USERS + 5, **HYPER)
     assert model.hyperparameters["n_users"] == N_USERS + 5
-    assert model.train(1, plot_results=False, progress=False)
+    assert model.train(1, plot_results=False, show_progress=False)
     assert model.embeddings["u_id"].shape == (N_USERS + 5, 3)
     model.close()
 
@@ -326,7 +326,7 @@ def test_same_seed_same_embeddings_different_seed_differs(ratings):
     def embeddings(seed, solver="sgd"):
         model = cf.build_model(ratings, seed=seed, solver=solver, **HYPER)
         model.train(2 if solver == "als" else 120, learning_rate=5.0, plot_results=False,
-                    progress=False)
+                    show_progress=False)
         model.close()
         return model.embeddings
 
@@ -347,7 +347,7 @@ CHILD = textwrap.dedent("""
     digest = hashlib.sha256()
     for solver, n in (("sgd", 150), ("als", 3)):
         model = build_model(low_rank_ratings(), solver=solver, seed=11, **HYPER)
-        model.train(n, learning_rate=5.0, plot_results=False, progress=False)
+        model.train(n, learning_rate=5.0, plot_results=False, show_progress=False)
         for key in ("u_id", "a_id"):
             digest.update(model.embeddings[key].tobytes())
         digest.update(model.history.to_numpy().tobytes())
@@ -374,7 +374,7 @@ def test_reproducible_across_processes():
 
 def test_save_load_round_trip(ratings, tmp_path):
     model = cf.build_model(ratings, **HYPER)
-    model.train(200, learning_rate=5.0, plot_results=False, progress=False)
+    model.train(200, learning_rate=5.0, plot_results=False, show_progress=False)
     path = model.save(tmp_path / "model")
     assert path.name == "model.npz"
     assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]  # no temporary file left
@@ -389,12 +389,12 @@ def test_save_load_round_trip(ratings, tmp_path):
     assert loaded.hyperparameters == model.hyperparameters
     assert loaded.iteration == 200 and loaded.solver == "sgd"
     with pytest.raises(RuntimeError, match="ratings"):
-        loaded.train(10, progress=False)
+        loaded.train(10, show_progress=False)
 
     # With the ratings, training resumes exactly where the saved model stopped.
     resumed = cf.CFModel.load(path, ratings=ratings)
-    resumed.train(100, learning_rate=5.0, plot_results=False, progress=False)
-    model.train(100, learning_rate=5.0, plot_results=False, progress=False)
+    resumed.train(100, learning_rate=5.0, plot_results=False, show_progress=False)
+    model.train(100, learning_rate=5.0, plot_results=False, show_progress=False)
     for key in ("u_id", "a_id"):
         np.testing.assert_array_equal(resumed.embeddings[key], model.embeddings[key])
     pd.testing.assert_frame_equal(resumed.history, model.history)
@@ -408,12 +408,12 @@ def test_save_load_round_trip(ratings, tmp_path):
 
 def test_save_load_als_model(ratings, tmp_path):
     model = cf.build_model(ratings, solver="als", **HYPER)
-    model.train(3, plot_results=False, progress=False)
+    model.train(3, plot_results=False, show_progress=False)
     loaded = cf.CFModel.load(model.save(tmp_path / "als.npz"))
     assert loaded.solver == "als" and loaded.iteration == 3
     np.testing.assert_array_equal(loaded.embeddings["a_id"], model.embeddings["a_id"])
     resumed = cf.CFModel.load(tmp_path / "als.npz", ratings=ratings)
-    assert resumed.train(2, plot_results=False, progress=False)
+    assert resumed.train(2, plot_results=False, show_progress=False)
     assert resumed.history["iteration"].tolist() == [0, 1, 2, 3, 4, 5]
     model.close()
     resumed.close()

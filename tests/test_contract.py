@@ -252,6 +252,25 @@ class RecommenderContract:
             np.testing.assert_array_equal(model.recommend(np.arange(SIZE), board, N=3)[0],
                                           reference)
 
+    def test_score_items_is_the_block_recommend_ranks(self, name, board):
+        model = fit(name, board)
+        users = np.arange(6)
+        block = model.score_items(users, board[users])
+        assert block.shape == (6, SIZE) and block.dtype == np.float64
+        ids, scores = model.recommend(users, board[users], N=SIZE,
+                                      filter_already_liked_items=False)
+        ranked = ids >= 0  # an artist the model cannot score (-inf) is left out
+        np.testing.assert_array_equal(
+            scores[ranked], np.take_along_axis(block, np.maximum(ids, 0), axis=1)[ranked]
+            .astype(np.float32))
+        assert (ranked.sum(axis=1) == np.isfinite(block).sum(axis=1)).all()
+        np.testing.assert_allclose(model.score_items(4, board[4]), block[4], rtol=1e-5,
+                                   atol=1e-6)
+        folded = model.score_items(np.array([SIZE]), board[[4]], recalculate_user=True)
+        assert folded.shape == (1, SIZE) and not np.isnan(folded).any()
+        with pytest.raises(IndexError, match="recalculate_user=True"):
+            model.score_items(SIZE, board[4])
+
     def test_fit_callback(self, name, board):
         calls = []
         build(name).fit(board, show_progress=False, callback=lambda *args: calls.append(args))

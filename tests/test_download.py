@@ -134,7 +134,7 @@ def test_download_good_zip(server: Server, synthetic_dir: Path, tmp_path: Path,
     target = tmp_path / "data" / "hetrec2011-lastfm-2k"
     target.parent.mkdir()
 
-    result = fetch_data(target, url=url, checksums=checksums_of(files), progress=False)
+    result = fetch_data(target, url=url, checksums=checksums_of(files), show_progress=False)
 
     assert result == target
     assert sorted(p.name for p in target.iterdir()) == sorted(files)
@@ -152,7 +152,7 @@ def test_download_with_progress_bar(server: Server, synthetic_dir: Path, tmp_pat
                                     capsys: pytest.CaptureFixture[str]) -> None:
     files = release_files(synthetic_dir)
     url = server.serve("/good.zip", Route(make_zip(files)))
-    fetch_data(tmp_path / "d", url=url, checksums=checksums_of(files), progress=True)
+    fetch_data(tmp_path / "d", url=url, checksums=checksums_of(files), show_progress=True)
     assert "hetrec2011-lastfm-2k" in capsys.readouterr().err
 
 
@@ -163,7 +163,7 @@ def test_download_into_default_folder_creates_parents(server: Server, synthetic_
     target = tmp_path / "project" / "data" / "hetrec2011-lastfm-2k"
     monkeypatch.setattr(data, "default_data_dir", lambda: target)
     url = server.serve("/good.zip", Route(make_zip(files)))
-    assert fetch_data(url=url, checksums=checksums_of(files), progress=False) == target
+    assert fetch_data(url=url, checksums=checksums_of(files), show_progress=False) == target
     assert (target / "user_friends.dat").read_bytes() == files["user_friends.dat"]
 
 
@@ -173,7 +173,8 @@ def test_download_into_env_folder(server: Server, synthetic_dir: Path, tmp_path:
     monkeypatch.setenv(data.ENV_VAR, str(tmp_path / "env"))
     monkeypatch.setattr(data, "default_data_dir", lambda: tmp_path / "default")
     url = server.serve("/good.zip", Route(make_zip(files)))
-    assert fetch_data(url=url, checksums=checksums_of(files), progress=False) == tmp_path / "env"
+    fetched = fetch_data(url=url, checksums=checksums_of(files), show_progress=False)
+    assert fetched == tmp_path / "env"
     assert not (tmp_path / "default").exists()
 
 
@@ -185,7 +186,7 @@ def test_download_completes_a_partial_folder(server: Server, synthetic_dir: Path
     (target / "artists.dat").write_bytes(b"half a file")
     (target / "NOTES.md").write_text("mine")
     url = server.serve("/good.zip", Route(make_zip(files)))
-    fetch_data(target, url=url, checksums=checksums_of(files), progress=False)
+    fetch_data(target, url=url, checksums=checksums_of(files), show_progress=False)
     assert (target / "artists.dat").read_bytes() == files["artists.dat"]
     assert (target / "NOTES.md").read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hetrec"]
@@ -268,7 +269,7 @@ def test_failed_download_leaves_no_trace(server: Server, synthetic_dir: Path, tm
     before = tree(tmp_path)
 
     with pytest.raises(DataError) as excinfo:
-        fetch_data(target, url=url, checksums=checksums_of(files), progress=False)
+        fetch_data(target, url=url, checksums=checksums_of(files), show_progress=False)
 
     message = one_line(excinfo)
     for phrase in phrases:
@@ -282,7 +283,7 @@ def test_failure_removes_folders_it_created(server: Server, tmp_path: Path,
     target = tmp_path / "project" / "data" / "hetrec2011-lastfm-2k"
     monkeypatch.setattr(data, "default_data_dir", lambda: target)
     with pytest.raises(DataError, match="HTTP 404") as excinfo:
-        fetch_data(url=server.serve("/gone.zip", Route(b"", status=404)), progress=False)
+        fetch_data(url=server.serve("/gone.zip", Route(b"", status=404)), show_progress=False)
     one_line(excinfo)
     assert list(tmp_path.iterdir()) == []
 
@@ -290,6 +291,6 @@ def test_failure_removes_folders_it_created(server: Server, tmp_path: Path,
 def test_target_that_is_a_file(server: Server, tmp_path: Path) -> None:
     (tmp_path / "hetrec").write_text("not a folder")
     with pytest.raises(DataError, match="is a file") as excinfo:
-        fetch_data(tmp_path / "hetrec", url=server.base + "/x.zip", progress=False)
+        fetch_data(tmp_path / "hetrec", url=server.base + "/x.zip", show_progress=False)
     one_line(excinfo)
     assert server.requests == []

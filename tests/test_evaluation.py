@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from functools import partial
 
@@ -270,3 +271,20 @@ def test_tune_selects_on_validation(strategy):
     assert len(sampled.trials) == 2
     with pytest.raises(ValueError, match="strategy"):
         tune("item-knn", fit_part, validation, space=space, strategy="magic")
+
+
+def test_tune_logs_each_trial_and_shows_a_bar_on_request(caplog, capsys):
+    from lastfm_rec.evaluation.tuning import tune
+
+    plays = random_plays(seed=6)
+    fit_part, validation = splits.holdout_split(plays, seed=7)
+    space = {"K": [2, 50]}
+    with caplog.at_level(logging.INFO, logger="lastfm_rec.evaluation.tuning"):
+        quiet = tune("item-knn", fit_part, validation, space=space, strategy="grid")
+    assert [message.split(" val ")[0] for message in caplog.messages] == [
+        "item-knn {'K': 2}", "item-knn {'K': 50}"]
+    assert capsys.readouterr().err == ""
+    shown = tune("item-knn", fit_part, validation, space=space, strategy="grid",
+                 show_progress=True)
+    assert "tuning item-knn" in capsys.readouterr().err
+    assert shown.best_params == quiet.best_params

@@ -14,7 +14,7 @@ from lastfm_rec.data.matrices import load_study, side_data
 from lastfm_rec.serving.explain import because_you_like, check_explainable, contributions
 
 ALS_SMALL = {"factors": 16, "regularization": 1.0, "alpha": 2.0, "iterations": 10}
-HYBRID_SMALL = {"als_factors": 16, "als_regularization": 1.0, "als_alpha": 2.0, "l2": 20.0,
+HYBRID_SMALL = {"als__factors": 16, "als__regularization": 1.0, "als__alpha": 2.0, "l2": 20.0,
                 "min_listeners": 1}
 CASES = {
     "item-knn": ("item-knn", {"K": 50}),

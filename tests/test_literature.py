@@ -147,7 +147,7 @@ def small_study(n_users: int = 40, n_items: int = 30) -> StudyData:
 
 def test_run_literature_reuses_the_hybrids_parts_with_unchanged_results(monkeypatch):
     data = small_study()
-    small = {"als_factors": 4, "als_regularization": 1.0}
+    small = {"als__factors": 4, "als__regularization": 1.0}
     monkeypatch.setitem(models.TUNED_BINARY, "hybrid",
                         {**models.TUNED_BINARY["hybrid"], **small})
     monkeypatch.setitem(models.TUNED_BINARY, "als",

@@ -11,6 +11,7 @@ from lastfm_rec import models
 from lastfm_rec.models.als import ALSRecommender, tag_rows
 from lastfm_rec.models.base import Recommender
 from lastfm_rec.models.ease import ease_weights
+from lastfm_rec.models.popularity import PopularityRecommender
 from lastfm_rec.ops import memoised, reuse_results, top_n
 
 BLOCKS, USERS_PER_BLOCK, ITEMS_PER_BLOCK = 3, 12, 6
@@ -20,7 +21,7 @@ N_USERS, N_ITEMS = BLOCKS * USERS_PER_BLOCK, BLOCKS * ITEMS_PER_BLOCK
 SMALL = {
     "als": {"factors": 6, "regularization": 0.1, "alpha": 1.0, "iterations": 20},
     "sgd-mf": {"embedding_dim": 6, "num_iterations": 300},
-    "hybrid": {"als_factors": 6, "als_regularization": 0.1, "als_alpha": 1.0},
+    "hybrid": {"als__factors": 6, "als__regularization": 0.1, "als__alpha": 1.0},
     "spark-als": {"factors": 6, "regularization": 0.01, "alpha": 1.0, "iterations": 10},
 }
 
@@ -219,6 +220,36 @@ def test_errors(train_missing):
         model.similar_items(N_ITEMS)
     with pytest.raises(ValueError, match="non-negative"):
         models.create("popularity").fit(-train)
+
+
+class NaNForOddUsers(PopularityRecommender):
+    """Popularity whose scores of odd user ids hold a NaN, as a broken model's would."""
+
+    name = "nan-for-odd-users"
+
+    def _score(self, userids, user_items, recalculate_user):
+        scores = np.array(super()._score(userids, user_items, recalculate_user))
+        scores[userids % 2 == 1, 4] = np.nan
+        return scores
+
+
+def test_nan_scores_raise_naming_the_model_and_the_users(train_missing):
+    train, _ = train_missing
+    model = NaNForOddUsers().fit(train)
+    users = np.arange(6)
+    for score in (lambda: model.recommend(users, train[users]),
+                  lambda: model.score_items(users, train[users], recalculate_user=True)):
+        with pytest.raises(ValueError, match=r"^nan-for-odd-users scored NaN for user id\(s\) "
+                                             r"1, 3, 5: .*refit the model") as error:
+            score()
+        assert "\n" not in str(error.value)
+    with pytest.raises(ValueError, match=r"user id\(s\) 7:"):
+        model.recommend(7, train[7])
+    many = np.arange(1, 2 * 13, 2)
+    with pytest.raises(ValueError, match=r"1, 3, .*, 19 and 3 more:"):
+        model.recommend(many, train[many])
+    ids, scores = model.recommend(2, train[2], N=3)  # even users score normally
+    assert ids.size == 3 and np.isfinite(scores).all()
 
 
 def test_top_n_breaks_ties_at_the_cut_by_lower_id() -> None:

@@ -218,7 +218,7 @@ def _download_target(data_dir: str | os.PathLike | None) -> Path:
 
 def fetch_data(data_dir: str | os.PathLike | None = None, url: str = DATASET_URL,
                checksums: Mapping[str, tuple[int, str]] = CHECKSUMS,
-               progress: bool = True) -> Path:
+               show_progress: bool = True) -> Path:
     """Make sure the HetRec files are on disk, downloading them when needed.
 
     Parameters
@@ -229,7 +229,7 @@ def fetch_data(data_dir: str | os.PathLike | None = None, url: str = DATASET_URL
         Where the zip is.
     checksums
         File name -> (bytes, sha256) that the extracted files must match.
-    progress
+    show_progress
         Show a tqdm progress bar while downloading.
 
     Returns
@@ -256,7 +256,7 @@ def fetch_data(data_dir: str | os.PathLike | None = None, url: str = DATASET_URL
             _temp_path(target.parent, ".zip.part") as archive,
             _temp_path(target.parent, ".tmp", folder=True) as staging,
         ):
-            _download(url, archive, progress)
+            _download(url, archive, show_progress)
             _extract(archive, staging, url)
             advice = ("the download is damaged or not the expected release: run `lastfm-rec "
                       "data` again, or check the URL")
@@ -303,14 +303,14 @@ def _temp_path(parent: Path, suffix: str, folder: bool = False) -> Iterator[Path
             path.unlink(missing_ok=True)
 
 
-def _download(url: str, dest: Path, progress: bool) -> None:
+def _download(url: str, dest: Path, show_progress: bool) -> None:
     """Stream ``url`` into ``dest``; a short or failed transfer is a DataError."""
     hint = ("check the connection and run `lastfm-rec data` again, or download the zip by "
             f"hand, unzip it and set {ENV_VAR} to the folder")
     try:
         with urllib.request.urlopen(url, timeout=_TIMEOUT) as response:
             total = _content_length(response)
-            received = _copy(response, dest, total, progress)
+            received = _copy(response, dest, total, show_progress)
     except urllib.error.HTTPError as exc:
         raise DataError(f"download of {url} failed: HTTP {exc.code} {exc.reason}; {hint}") \
             from exc
@@ -332,13 +332,13 @@ def _content_length(response: http.client.HTTPResponse) -> int | None:
 
 
 def _copy(response: http.client.HTTPResponse, dest: Path, total: int | None,
-          progress: bool) -> int:
+          show_progress: bool) -> int:
     from tqdm.auto import tqdm  # imported here: only downloads need it
 
     received = 0
     with dest.open("wb") as out, tqdm(total=total, unit="B", unit_scale=True,
                                       unit_divisor=1024, desc=DATA_FOLDER,
-                                      disable=not progress) as bar:
+                                      disable=not show_progress) as bar:
         while block := response.read(_CHUNK):
             out.write(block)
             received += len(block)

@@ -70,7 +70,7 @@ SIGNALS: tuple[str, ...] = ("binary", "all")
 #: Settings this protocol's validation chose over the registry's, per (model, signals):
 #: global row split seed 0, validation = 20% of its training rows (seed 1000), tags of the
 #: validation and test pairs left out. The hybrid given every signal: validation NDCG@10
-#: 0.1955 with the artists' tags inside its ALS (``als_tag_weight`` 3, ALS weight 2, tag
+#: 0.1955 with the artists' tags inside its ALS (``als__tag_weight`` 3, ALS weight 2, tag
 #: profile 0.3), against 0.1937 for the blend without them (tag profile 0.7, ALS on 0/1
 #: input 0.4) and 0.1920 with the play-count settings (per-user holdout choice). Of that
 #: earlier blend: without the ALS on 0/1 input 0.1920, without the tag profile 0.1893,
@@ -78,7 +78,7 @@ SIGNALS: tuple[str, ...] = ("binary", "all")
 #: friends' artists, user-kNN, friends of friends and EASE with a dropout penalty (EDLAE)
 #: added nothing.
 PROTOCOL_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
-    ("hybrid", "all"): {"tag_weight": 0.3, "als_weight": 2.0, "als_tag_weight": 3.0,
+    ("hybrid", "all"): {"tag_weight": 0.3, "als_weight": 2.0, "als__tag_weight": 3.0,
                         "binary_als_weight": 0.4},
 }
 

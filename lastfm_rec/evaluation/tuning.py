@@ -7,27 +7,32 @@ splits the real data, tunes every model on a validation set carved from training
 chosen settings on the whole training part and reports on the test part, which is never used
 for selection. The registry defaults in :mod:`lastfm_rec.models` are the values this search
 chose on the real data with seed 42 (:data:`lastfm_rec.models.TUNED`); the whole study takes
-about 20 minutes on two cores.
+about 20 minutes on two cores. Each trial's and each model's result is logged at ``INFO``
+(logger ``lastfm_rec.evaluation.tuning``); ``show_progress`` adds tqdm bars.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from tqdm.auto import tqdm
 
 from lastfm_rec import models
 from lastfm_rec.data.matrices import StudyData, load_study, side_data
 from lastfm_rec.evaluation.ranking import evaluate, evaluate_new_users
 from lastfm_rec.evaluation.splits import holdout_split, new_user_split
 from lastfm_rec.ops import reuse_results
+
+_log = logging.getLogger(__name__)
 
 #: name -> {parameter: candidate values}; the grids searched on the real data.
 SEARCH_SPACES: dict[str, dict[str, Sequence[Any]]] = {
@@ -76,7 +81,7 @@ def grid(space: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 def tune(name: str, fit_part: sp.csr_matrix, validation: sp.csr_matrix,
          space: Mapping[str, Sequence[Any]] | None = None, strategy: str = "coordinate",
          n_trials: int | None = None, seed: int = 0, side: Mapping[str, Any] | None = None,
-         k: int = 10, passes: int = 2, verbose: bool = False) -> TuningResult:
+         k: int = 10, passes: int = 2, show_progress: bool = False) -> TuningResult:
     """Search ``space`` for the settings of model ``name`` with the best validation NDCG@k.
 
     Strategies: ``"coordinate"`` starts from the registry defaults (or each parameter's first
@@ -100,52 +105,70 @@ def tune(name: str, fit_part: sp.csr_matrix, validation: sp.csr_matrix,
         (``numpy.random.default_rng(seed)``); None tries the whole grid.
     side
         Extra constructor arguments passed to every trial (e.g. ``item_tags``).
+    show_progress
+        Show a tqdm bar counting the trials.
     """
     space = SEARCH_SPACES[name] if space is None else space
+    if strategy not in ("coordinate", "grid"):
+        raise ValueError(f"unknown strategy {strategy!r}; use 'coordinate' or 'grid'")
     rows: list[dict[str, Any]] = []
     scores: dict[str, float] = {}
+    with tqdm(desc=f"tuning {name}", unit="trial", disable=not show_progress) as bar:
 
-    def score(params: dict[str, Any]) -> float:
-        key = repr(sorted(params.items()))
-        if key not in scores:
-            model = models.create(name, **params, **dict(side or {}))
-            started = time.perf_counter()
-            model.fit(fit_part, show_progress=False)
-            fit_seconds = time.perf_counter() - started
-            scores[key] = evaluate(model, fit_part, validation, K=(k,))[f"ndcg@{k}"]
-            rows.append({**params, f"val_ndcg@{k}": scores[key], "fit_seconds": fit_seconds})
-            if verbose:
-                print(f"{name} {params} val ndcg@{k}={scores[key]:.4f} ({fit_seconds:.1f}s)",
-                      flush=True)
-        return scores[key]
+        def score(params: dict[str, Any]) -> float:
+            key = repr(sorted(params.items()))
+            if key not in scores:
+                model = models.create(name, **params, **dict(side or {}))
+                started = time.perf_counter()
+                model.fit(fit_part, show_progress=False)
+                fit_seconds = time.perf_counter() - started
+                scores[key] = evaluate(model, fit_part, validation, K=(k,))[f"ndcg@{k}"]
+                rows.append({**params, f"val_ndcg@{k}": scores[key],
+                             "fit_seconds": fit_seconds})
+                _log.info("%s %s val ndcg@%d=%.4f (%.1fs)", name, params, k, scores[key],
+                          fit_seconds)
+                bar.update()
+            return scores[key]
 
-    if strategy == "coordinate":
-        defaults = models.create(name).get_params()
-        best = {key: defaults[key] if defaults.get(key) in values else values[0]
-                for key, values in space.items()}
-        best_score = score(best)
-        for _ in range(passes):
-            improved = False
-            for key, values in space.items():
-                for value in values:
-                    trial = {**best, key: value}
-                    if score(trial) > best_score:
-                        best, best_score, improved = trial, score(trial), True
-            if not improved:
-                break
-    elif strategy == "grid":
-        candidates = grid(space)
-        if n_trials is not None and n_trials < len(candidates):
-            picked = np.random.default_rng(seed).choice(len(candidates), n_trials, replace=False)
-            candidates = [candidates[i] for i in sorted(picked)]
-        best, best_score = candidates[0], score(candidates[0])
-        for params in candidates[1:]:
-            if score(params) > best_score:
-                best, best_score = params, score(params)
-    else:
-        raise ValueError(f"unknown strategy {strategy!r}; use 'coordinate' or 'grid'")
+        if strategy == "coordinate":
+            best, best_score = _coordinate_ascent(name, space, passes, score)
+        else:
+            best, best_score = _grid_search(space, n_trials, seed, score)
     return TuningResult(name, pd.DataFrame(rows), dict(best), float(best_score))
 
+
+
+def _coordinate_ascent(name: str, space: Mapping[str, Sequence[Any]], passes: int,
+                       score: Callable[[dict[str, Any]], float]) -> tuple[dict[str, Any], float]:
+    """From the registry defaults (or each first candidate), one parameter at a time."""
+    defaults = models.create(name).get_params()
+    best = {key: defaults[key] if defaults.get(key) in values else values[0]
+            for key, values in space.items()}
+    best_score = score(best)
+    for _ in range(passes):
+        improved = False
+        for key, values in space.items():
+            for value in values:
+                trial = {**best, key: value}
+                if score(trial) > best_score:
+                    best, best_score, improved = trial, score(trial), True
+        if not improved:
+            break
+    return best, best_score
+
+
+def _grid_search(space: Mapping[str, Sequence[Any]], n_trials: int | None, seed: int,
+                 score: Callable[[dict[str, Any]], float]) -> tuple[dict[str, Any], float]:
+    """Every combination, or ``n_trials`` of them drawn with ``default_rng(seed)``."""
+    candidates = grid(space)
+    if n_trials is not None and n_trials < len(candidates):
+        picked = np.random.default_rng(seed).choice(len(candidates), n_trials, replace=False)
+        candidates = [candidates[i] for i in sorted(picked)]
+    best, best_score = candidates[0], score(candidates[0])
+    for params in candidates[1:]:
+        if score(params) > best_score:
+            best, best_score = params, score(params)
+    return best, best_score
 
 @dataclass
 class StudyResult:
@@ -163,7 +186,7 @@ def run_study(data: StudyData | str | os.PathLike | None = None,
               new_user_models: Sequence[str] = ("hybrid", "als", "plain-als", "item-knn",
                                                 "popularity", "sgd-mf",
                                                 "sgd-mf-similar-users"),
-              verbose: bool = False) -> StudyResult:
+              show_progress: bool = False) -> StudyResult:
     """The ranking study: split, tune on validation, refit on training, report on test.
 
     ``train, test = holdout_split(X, seed=seed)``; ``fit_part, validation =
@@ -175,7 +198,7 @@ def run_study(data: StudyData | str | os.PathLike | None = None,
     (:data:`PLAIN_ALS`). The new-user table holds 10% of users out of training
     (:func:`new_user_split`, seed ``seed``), folds in half of each one's artists and scores
     the other half; ``sgd-mf-similar-users`` is the original's similar-users heuristic on the
-    sgd-mf embeddings.
+    sgd-mf embeddings. ``show_progress`` shows a tqdm bar per search and per table.
     """
     if not isinstance(data, StudyData):
         data = load_study(data)
@@ -195,10 +218,10 @@ def run_study(data: StudyData | str | os.PathLike | None = None,
             continue
         fixed: dict[str, Any] = {}
         if name == "hybrid" and "als" in chosen:
-            fixed = {f"als_{key}": value for key, value in chosen["als"].items()}
+            fixed = {f"als__{key}": value for key, value in chosen["als"].items()}
         side = side_data(models.side_params(name), data, held)
         tuning[name] = tune(name, fit_part, validation, strategy=STRATEGIES.get(name, "grid"),
-                            seed=seed, side={**side, **fixed}, verbose=verbose)
+                            seed=seed, side={**side, **fixed}, show_progress=show_progress)
         chosen[name] = {**tuning[name].best_params, **fixed}
 
     runs = {name: (name, chosen[name]) for name in names}
@@ -206,7 +229,7 @@ def run_study(data: StudyData | str | os.PathLike | None = None,
     runs["sgd-mf-similar-users"] = ("sgd-mf", {**chosen.get("sgd-mf", {}),
                                                "fold_in": "similar-users"})
     rows = {}
-    for label in [*names, "plain-als"]:
+    for label in tqdm([*names, "plain-als"], desc="test", disable=not show_progress):
         name, params = runs[label]
         model = models.create(name, **params, **side_data(models.side_params(name), data, test))
         started = time.perf_counter()
@@ -214,8 +237,7 @@ def run_study(data: StudyData | str | os.PathLike | None = None,
         fit_seconds = time.perf_counter() - started
         rows[label] = {**evaluate(model, train, test), "fit_seconds": fit_seconds,
                        "params": repr(params)}
-        if verbose:
-            print(f"test {label}: ndcg@10={rows[label]['ndcg@10']:.4f}", flush=True)
+        _log.info("test %s: ndcg@10=%.4f", label, rows[label]["ndcg@10"])
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
 
@@ -226,17 +248,15 @@ def run_study(data: StudyData | str | os.PathLike | None = None,
                                 shape=plays.shape)
     new_rows = {}
     with reuse_results():  # the hybrid's ALS part is the als run (no fit times here)
-        for label in new_user_models:
-            if label not in runs or runs[label][0] not in names:
-                continue
+        for label in tqdm([label for label in new_user_models
+                           if label in runs and runs[label][0] in names],
+                          desc="new users", disable=not show_progress):
             name, params = runs[label]
             side = side_data(models.side_params(name), data, hidden_full, users=keep)
             model = models.create(name, **params, **side)
             model.fit(new_train, show_progress=False)
             new_rows[label] = evaluate_new_users(model, given, hidden)
-            if verbose:
-                print(f"new users {label}: ndcg@10={new_rows[label]['ndcg@10']:.4f}",
-                      flush=True)
+            _log.info("new users %s: ndcg@10=%.4f", label, new_rows[label]["ndcg@10"])
     new_users = pd.DataFrame.from_dict(new_rows, orient="index")
     new_users.index.name = "model"
     return StudyResult(test=table, new_users=new_users, tuning=tuning)

@@ -20,7 +20,8 @@ be noise.
 ===============  =========================================================================
 
 The hybrid uses side data only when given it (``item_tags``, ``user_friends``); built by
-``create("hybrid")`` alone it is EASE blended with ALS.
+``create("hybrid")`` alone it is EASE blended with ALS. Its parts' settings have
+scikit-learn's nested names: ``create("hybrid", als__factors=64)``.
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ TUNED: dict[str, dict[str, Any]] = {
     "als": {"factors": 256, "regularization": 100.0, "alpha": 5.0, "scaling": "log1p"},
     "ease": {"l2": 100.0, "scaling": "binary"},
     "hybrid": {"l2": 50.0, "tag_gram": 20.0, "friends": 0.3, "tag_weight": 0.4,
-               "als_weight": 1.0, "als_factors": 256, "als_regularization": 100.0,
-               "als_alpha": 5.0, "als_scaling": "log1p"},
+               "als_weight": 1.0, "als__factors": 256, "als__regularization": 100.0,
+               "als__alpha": 5.0, "als__scaling": "log1p"},
 }
 
 
@@ -78,8 +79,8 @@ TUNED_BINARY: dict[str, dict[str, Any]] = {
     "als": dict(BINARY_ALS),
     "ease": {"l2": 100.0, "scaling": "binary"},
     "hybrid": {"l2": 100.0, "friends": 0.0, "social_weight": 0.1, "rp3_weight": 0.2,
-               "als_weight": 1.5, "als_factors": 64, "als_regularization": 30.0,
-               "als_alpha": 20.0, "als_scaling": "binary"},
+               "als_weight": 1.5, "als__factors": 64, "als__regularization": 30.0,
+               "als__alpha": 20.0, "als__scaling": "binary"},
 }
 
 #: The registry's settings per input kind: ``"plays"`` (play counts: the defaults) and

@@ -3,13 +3,15 @@
 :class:`Recommender` owns everything but scoring: input checks with one-line errors,
 batching, filtering already liked items, top-N selection (:func:`lastfm_rec.ops.top_n`),
 ``similar_items``/``similar_users``, parameters kept as scikit-learn keeps them
-(``get_params``/``set_params``), the check of the fitted arrays (NaN or infinite values:
-:class:`ModelFitError` after ``fit``, :class:`~lastfm_rec.files.ModelFileError` after
-``load``) and ``save``/``load`` in the package's model file format
-(:mod:`lastfm_rec.files`; paths or open files). A model supplies
-``_fit`` (learn from a float64 CSR of play counts), ``_score`` (dense scores for a batch of
-users) and optionally ``_item_scores`` (similarities for ``similar_items``),
-``_user_scores`` (for ``similar_users``) and ``_state``/``_set_state`` (the arrays to save).
+(``get_params``/``set_params``; a model built from other models, :attr:`Recommender.parts`,
+takes their settings under nested names such as ``als__factors``), the check of the fitted
+arrays (NaN or infinite values: :class:`ModelFitError` after ``fit``,
+:class:`~lastfm_rec.files.ModelFileError` after ``load``), the NaN check of scores and
+``save``/``load`` in the package's model file format (:mod:`lastfm_rec.files`; paths or open
+files). A model supplies ``_fit`` (learn from a float64 CSR of play counts), ``_score`` (dense
+scores for a batch of users, public as :meth:`Recommender.score_items`) and optionally
+``_item_scores`` (similarities for ``similar_items``), ``_user_scores`` (for
+``similar_users``) and ``_state``/``_set_state`` (the arrays to save).
 
 Semantics shared with ``implicit`` (checked by ``tests/test_contract.py`` on every registered
 model): ``recommend(..., items=candidates)`` returns every candidate, already liked ones last
@@ -110,6 +112,10 @@ class Recommender:
     side_params: ClassVar[tuple[str, ...]] = ()
     #: What to try when a fit diverges (the end of the :class:`ModelFitError` message).
     fit_hint: ClassVar[str] = "checking user_items for extreme or non-finite play counts"
+    #: Models this one is built from (name -> class). Part ``name``'s settings are this
+    #: model's parameters ``<name>__<setting>`` (scikit-learn's nested names; the part's side
+    #: data is this model's), kept as an unfitted model in attribute ``name``.
+    parts: ClassVar[dict[str, type[Recommender]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -122,24 +128,76 @@ class Recommender:
                 if key != "self" and parameter.kind not in (parameter.VAR_POSITIONAL,
                                                             parameter.VAR_KEYWORD)]
 
+    @classmethod
+    def _part_param_names(cls) -> list[str]:
+        """The parts' settings, as ``<part>__<setting>``."""
+        return [f"{name}__{key}" for name, part in cls.parts.items()
+                for key in part._plain_param_names()]
+
+    @classmethod
+    def _plain_param_names(cls) -> list[str]:
+        """Constructor parameters but the side data, the parts' settings included."""
+        own = [key for key in cls._param_names() if key not in cls.side_params]
+        return own + cls._part_param_names()
+
+    @classmethod
+    def _unknown_params(cls, keys: list[str]) -> ValueError:
+        """The one-line error for parameter names ``cls`` does not take (with the nested name
+        where a key is a part's setting written with one underscore, as in ``als_factors``)."""
+        nested = []
+        for key in keys:
+            for name, part in cls.parts.items():
+                setting = key.removeprefix(f"{name}_")
+                if setting != key and setting in part._plain_param_names():
+                    nested.append(f"{name}__{setting}")
+        if nested:
+            hint = f": a part's settings are named <part>__<setting>, use {', '.join(nested)}"
+        else:
+            hint = f"; valid: {', '.join(cls._param_names() + cls._part_param_names())}"
+        return ValueError(f"{cls.__name__} has no parameter(s) {', '.join(keys)}{hint}")
+
+    @classmethod
+    def _part_settings(cls, params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """``{part: {setting: value}}`` from ``<part>__<setting>`` keyword arguments (what a
+        model with :attr:`parts` takes besides its own parameters)."""
+        settings: dict[str, dict[str, Any]] = {name: {} for name in cls.parts}
+        unknown = []
+        for key, value in params.items():
+            name, _, setting = key.partition("__")
+            if name in cls.parts and setting in cls.parts[name]._plain_param_names():
+                settings[name][setting] = value
+            else:
+                unknown.append(key)
+        if unknown:
+            raise cls._unknown_params(sorted(unknown))
+        return settings
+
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Every constructor parameter (side-data matrices included), numpy scalars as Python
-        numbers, as scikit-learn's ``get_params`` returns them (``deep`` is accepted for that
-        signature; no parameter is itself an estimator)."""
+        numbers, as scikit-learn's ``get_params`` returns them.
+
+        A model made of :attr:`parts` adds each part's settings under scikit-learn's nested
+        names (``als__factors``), whatever ``deep`` is: the parts are built from these
+        settings, never passed in, so every value stays a plain number or string.
+        """
         del deep
-        return {key: plain(getattr(self, key)) for key in self._param_names()}
+        params = {key: plain(getattr(self, key)) for key in self._param_names()}
+        for name in self.parts:
+            params.update({f"{name}__{key}": value
+                           for key, value in getattr(self, name).saved_params().items()})
+        return params
 
     def set_params(self, **params: Any) -> Recommender:
-        """Change constructor parameters (validated as the constructor does); returns self.
+        """Change constructor parameters, or a part's settings by their nested names
+        (``set_params(als__factors=64)``), validated as the constructor does; returns self.
 
         Takes effect at the next :meth:`fit`.
         """
-        unknown = sorted(set(params) - set(self._param_names()))
+        unknown = sorted(set(params) - set(self.get_params()))
         if unknown:
-            raise ValueError(f"{type(self).__name__} has no parameter(s) {', '.join(unknown)}; "
-                             f"valid: {', '.join(self._param_names())}")
+            raise self._unknown_params(unknown)
         checked = type(self)(**{**self.get_params(), **params})
-        for key in params:
+        for key in {key.partition("__")[0] for key in params}:
             setattr(self, key, getattr(checked, key))
         return self
 
@@ -199,7 +257,7 @@ class Recommender:
             callback(0, time.perf_counter() - started, float("nan"))
         return self
 
-    def _fit(self, user_items: sp.csr_matrix, **progress: Any) -> None:
+    def _fit(self, user_items: sp.csr_matrix, **options: Any) -> None:
         raise NotImplementedError
 
     def _diverged(self, what: str) -> str:
@@ -320,7 +378,63 @@ class Recommender:
         IndexError
             A ``userid`` (without ``recalculate_user``), ``items`` or ``filter_items`` id out
             of range.
+        ValueError
+            The model scored NaN for a user (the message names the users and what to do), or
+            the input is malformed.
         """
+        single, userids, matrix = self._query(userid, user_items, recalculate_user)
+        if N < 1:
+            raise ValueError(f"N must be at least 1, got {N}")
+        candidates = self._candidates(items, filter_items)
+        blocked = None if filter_items is None else _check_ids(filter_items, "filter_items",
+                                                                self.n_items)
+        width = self.n_items if candidates is None else candidates.size
+        all_ids = np.full((userids.size, min(N, width)), -1, dtype=np.int32)
+        all_scores = np.full(all_ids.shape, -np.inf, dtype=np.float32)
+        batch = users_per_batch(self.n_items)
+        for start in range(0, userids.size, batch):
+            rows = slice(start, start + batch)
+            part = matrix[rows]
+            scores = self._checked_scores(userids[rows], part, recalculate_user)
+            if candidates is not None:  # artists the model cannot score: after scored ones
+                scores[np.isneginf(scores)] = UNSCORED
+            if filter_already_liked_items:
+                liked_rows = np.repeat(np.arange(part.shape[0]), np.diff(part.indptr))
+                liked = part.data != 0  # an explicitly stored zero is not a play
+                scores[liked_rows[liked], part.indices[liked]] = -np.inf
+            if blocked is not None:
+                scores[:, blocked] = -np.inf
+            all_ids[rows], all_scores[rows] = _rank(scores, N, candidates)
+        return _single(all_ids, all_scores) if single else (all_ids, all_scores)
+
+    def score_items(self, userid: int | np.ndarray, user_items: sp.csr_matrix,
+                    recalculate_user: bool = False) -> np.ndarray:
+        """Every artist's score for one user or a batch: the block :meth:`recommend` ranks.
+
+        Parameters
+        ----------
+        userid, user_items, recalculate_user
+            As in :meth:`recommend`.
+
+        Returns
+        -------
+        numpy.ndarray
+            float64, higher is better: ``(n_items,)`` for one user, ``(len(userid),
+            n_items)`` for a batch. Nothing is filtered (already liked artists keep their
+            score); ``-inf`` marks an artist the model cannot score (EASE's rare artists).
+
+        Raises
+        ------
+        ValueError
+            The model scored NaN for a user, or the input is malformed.
+        """
+        single, userids, matrix = self._query(userid, user_items, recalculate_user)
+        scores = self._checked_scores(userids, matrix, recalculate_user)
+        return scores[0] if single else scores
+
+    def _query(self, userid: int | np.ndarray, user_items: sp.csr_matrix,
+               recalculate_user: bool) -> tuple[bool, np.ndarray, sp.csr_matrix]:
+        """``(one user?, userids as a 1-D array, user_items as float64 CSR)``, checked."""
         self._check_fitted()
         single = np.ndim(userid) == 0
         userids = np.atleast_1d(np.asarray(userid))
@@ -336,31 +450,19 @@ class Recommender:
         if not recalculate_user:
             _check_ids(userids, "userid", self.n_users,
                        "; for a new user pass recalculate_user=True")
-        if N < 1:
-            raise ValueError(f"N must be at least 1, got {N}")
-        candidates = self._candidates(items, filter_items)
-        blocked = None if filter_items is None else _check_ids(filter_items, "filter_items",
-                                                                self.n_items)
-        width = self.n_items if candidates is None else candidates.size
-        all_ids = np.full((userids.size, min(N, width)), -1, dtype=np.int32)
-        all_scores = np.full(all_ids.shape, -np.inf, dtype=np.float32)
-        batch = users_per_batch(self.n_items)
-        for start in range(0, userids.size, batch):
-            rows = slice(start, start + batch)
-            part = matrix[rows]
-            scores = np.array(self._score(userids[rows], part, recalculate_user),
-                              dtype=np.float64)
-            scores[np.isnan(scores)] = -np.inf
-            if candidates is not None:  # artists the model cannot score: after scored ones
-                scores[np.isneginf(scores)] = UNSCORED
-            if filter_already_liked_items:
-                liked_rows = np.repeat(np.arange(part.shape[0]), np.diff(part.indptr))
-                liked = part.data != 0  # an explicitly stored zero is not a play
-                scores[liked_rows[liked], part.indices[liked]] = -np.inf
-            if blocked is not None:
-                scores[:, blocked] = -np.inf
-            all_ids[rows], all_scores[rows] = _rank(scores, N, candidates)
-        return _single(all_ids, all_scores) if single else (all_ids, all_scores)
+        return single, userids, matrix
+
+    def _checked_scores(self, userids: np.ndarray, user_items: sp.csr_matrix,
+                        recalculate_user: bool) -> np.ndarray:
+        """``_score`` as a float64 array of our own; a one-line ``ValueError`` on NaN."""
+        scores = np.array(self._score(userids, user_items, recalculate_user), dtype=np.float64)
+        broken = np.isnan(scores).any(axis=1)
+        if broken.any():
+            raise ValueError(f"{self.name or type(self).__name__} scored NaN for user id(s) "
+                             f"{_listed(userids[broken])}: check those rows of user_items for "
+                             f"NaN or infinite play counts, or refit the model (try "
+                             f"{self.fit_hint})")
+        return scores
 
     def _candidates(self, items: Any, filter_items: Any) -> np.ndarray | None:
         if items is None:
@@ -559,6 +661,12 @@ def _check_ids(ids: Any, what: str, limit: int, hint: str = "") -> np.ndarray:
     if ids.size and (ids.min() < 0 or ids.max() >= limit):
         raise IdOutOfRangeError(f"{what} out of range 0..{limit - 1}{hint}")
     return ids
+
+
+def _listed(ids: np.ndarray, shown: int = 10) -> str:
+    """``ids`` as ``"3, 17, 20"``, the first ``shown`` and how many more after them."""
+    text = ", ".join(str(int(i)) for i in ids[:shown])
+    return text + (f" and {ids.size - shown} more" if ids.size > shown else "")
 
 
 def _rank(scores: np.ndarray, N: int,

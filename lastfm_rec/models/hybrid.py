@@ -10,16 +10,22 @@ Three signals, each scaled per user to a maximum absolute value of 1 and summed:
    the tag vectors of the artists they played) and each artist's tag vector; it also reaches
    artists too rare for EASE.
 3. **ALS** (weight ``als_weight``): implicit-feedback matrix factorisation
-   (:class:`~lastfm_rec.models.als.ALSRecommender` with ``als_factors`` and
-   ``als_regularization``), which folds new users in by least squares; with
-   ``als_tag_weight`` the artists' tags enter its factorisation as pseudo-users
+   (:class:`~lastfm_rec.models.als.ALSRecommender`, part ``als``: ``als__factors``,
+   ``als__regularization``, ...), which folds new users in by least squares; with
+   ``als__tag_weight`` the artists' tags enter its factorisation as pseudo-users
    (:func:`~lastfm_rec.models.als.tag_rows`).
 4. **RP3beta** (weight ``rp3_weight``): the popularity-discounted random walk
-   (:class:`~lastfm_rec.models.rp3beta.RP3betaRecommender`, its defaults).
+   (:class:`~lastfm_rec.models.rp3beta.RP3betaRecommender`, part ``rp3``).
 5. **Friends' artists** (weight ``social_weight``): the mean 0/1 plays of the user's
    friends, a direct social score.
-6. **ALS on 0/1 input** (weight ``binary_als_weight``): a second ALS with the settings
-   :data:`BINARY_ALS` on the plays turned into 0/1, next to the one on play counts.
+6. **ALS on 0/1 input** (weight ``binary_als_weight``): a second ALS (part ``binary_als``,
+   from the settings :data:`BINARY_ALS`) on the plays turned into 0/1, next to the one on
+   play counts.
+
+The parts are models of their own, configured with scikit-learn's nested parameter names
+(``create("hybrid", als__factors=64)``, ``set_params(rp3__beta=0.2)``; the parts take the
+hybrid's ``item_tags``) and fitted on the same plays; each is scored through
+:meth:`~lastfm_rec.models.base.Recommender.score_items`.
 
 Tag vectors are log(1 + times a tag was given) times the tag's IDF, L2-normalised. Build the
 tag matrix without the held-out listens' own tags
@@ -38,11 +44,13 @@ ALS on 0/1 input (weight 1.5), RP3beta (0.2) and friends' artists (0.1); without
 without RP3beta 0.1819, without friends' artists 0.1815 (EASE alone 0.1701). With every
 signal on that protocol (``lastfm_rec.evaluation.literature.PROTOCOL_SETTINGS``): the play-count
 settings 0.1920; an ALS on 0/1 input (weight 0.4) next to the play-count ALS 0.1937; the
-artists' tags inside the play-count ALS (``als_tag_weight`` 3, its weight 2, tag profile 0.3)
+artists' tags inside the play-count ALS (``als__tag_weight`` 3, its weight 2, tag profile 0.3)
 0.1955. RP3beta and friends' artists added nothing.
 """
 
 from __future__ import annotations
+
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -101,43 +109,59 @@ class HybridRecommender(Recommender):
         Weight of the tag-profile score in the blend.
     min_listeners
         Artists with fewer training listeners are left out of EASE (tags still reach them).
-    als_weight, als_factors, als_regularization, als_alpha, als_scaling, als_tag_weight
-        Weight and settings of the ALS component (weight 0 leaves it out; ``als_tag_weight``
-        is its ``tag_weight``, used when ``item_tags`` is given).
+    als_weight
+        Weight of the ALS part (0 leaves it out).
     rp3_weight
-        Weight of the RP3beta score (0 leaves it out).
+        Weight of the RP3beta part (0 leaves it out).
     social_weight
         Weight of the friends' mean 0/1 plays as a score of its own (0 leaves it out).
     binary_als_weight
-        Weight of an ALS with :data:`BINARY_ALS` settings (0 leaves it out).
+        Weight of the ALS part on 0/1 input (0 leaves it out).
+    **part_settings
+        The parts' settings as ``<part>__<setting>``: ``als__*`` and ``binary_als__*``
+        (:class:`~lastfm_rec.models.als.ALSRecommender`: ``factors``, ``regularization``,
+        ``alpha``, ``iterations``, ``scaling``, ``random_state``, ``tag_weight``; the second
+        starts from :data:`BINARY_ALS`), ``rp3__*``
+        (:class:`~lastfm_rec.models.rp3beta.RP3betaRecommender`: ``alpha``, ``beta``, ``K``,
+        ``scaling``). Any other name is a ``ValueError``.
     """
 
     name = "hybrid"
-    iterative = True  # its ALS part
-    fit_hint = "a larger l2 or als_regularization"
+    iterative = True  # its ALS parts
+    fit_hint = "a larger l2 or als__regularization"
     side_params = ("item_tags", "user_friends")
+    parts: ClassVar[dict[str, type[Recommender]]] = {
+        "als": ALSRecommender, "binary_als": ALSRecommender, "rp3": RP3betaRecommender}
 
     def __init__(self, item_tags: sp.csr_matrix | None = None,
                  user_friends: sp.csr_matrix | None = None, l2: float = 50.0,
                  tag_gram: float = 20.0, friends: float = 0.3, tag_weight: float = 0.4,
-                 min_listeners: int = 2, als_weight: float = 1.0, als_factors: int = 256,
-                 als_regularization: float = 100.0, als_alpha: float = 5.0,
-                 als_scaling: str = "log1p", rp3_weight: float = 0.0,
+                 min_listeners: int = 2, als_weight: float = 1.0, rp3_weight: float = 0.0,
                  social_weight: float = 0.0, binary_als_weight: float = 0.0,
-                 als_tag_weight: float = 0.0) -> None:
+                 **part_settings: Any) -> None:
         self.item_tags, self.user_friends = item_tags, user_friends
         self.l2, self.tag_gram, self.friends = l2, tag_gram, friends
         self.tag_weight, self.min_listeners = tag_weight, min_listeners
-        self.als_weight, self.als_factors = als_weight, als_factors
-        self.als_regularization, self.als_alpha = als_regularization, als_alpha
-        self.als_scaling = als_scaling
-        self.rp3_weight, self.social_weight = rp3_weight, social_weight
-        self.binary_als_weight, self.als_tag_weight = binary_als_weight, als_tag_weight
+        self.als_weight, self.rp3_weight = als_weight, rp3_weight
+        self.social_weight, self.binary_als_weight = social_weight, binary_als_weight
+        settings = self._part_settings(part_settings)
+        self.als = ALSRecommender(**settings["als"])
+        self.binary_als = ALSRecommender(**{**BINARY_ALS, **settings["binary_als"]})
+        self.rp3 = RP3betaRecommender(**settings["rp3"])
 
-    def _als(self) -> ALSRecommender:
-        return ALSRecommender(factors=self.als_factors, regularization=self.als_regularization,
-                              alpha=self.als_alpha, scaling=self.als_scaling,
-                              item_tags=self.item_tags, tag_weight=self.als_tag_weight)
+    def _new_part(self, name: str) -> Recommender:
+        """An unfitted copy of part ``name`` given this model's side data."""
+        part = getattr(self, name)
+        return type(part)(**{**part.get_params(),
+                             **{key: getattr(self, key) for key in part.side_params}})
+
+    def _fit_part(self, name: str, user_items: sp.csr_matrix, show_progress: bool,
+                  callback: FitCallback | None) -> Recommender:
+        try:
+            return self._new_part(name).fit(user_items, show_progress=show_progress,
+                                            callback=callback)
+        except ModelFitError as error:
+            raise ModelFitError(self._diverged(f"its {name} part's arrays")) from error
 
     def _fit(self, user_items: sp.csr_matrix, show_progress: bool = False,
              callback: FitCallback | None = None) -> None:
@@ -156,22 +180,11 @@ class HybridRecommender(Recommender):
             mean_friend = sp.diags(1.0 / np.maximum(degree, 1)) @ sp.csr_matrix(
                 self.user_friends, dtype=np.float64)
             self.friend_plays_ = sp.csr_matrix(mean_friend @ scale_plays(user_items, "binary"))
-        self.als_ = None
-        if self.als_weight:
-            try:
-                self.als_ = self._als().fit(user_items, show_progress=show_progress,
-                                            callback=callback)
-            except ModelFitError as error:
-                raise ModelFitError(self._diverged("its ALS part's factors")) from error
-        self.rp3_ = RP3betaRecommender().fit(user_items, show_progress=False) if (
-            self.rp3_weight) else None
-        self.binary_als_ = None
-        if self.binary_als_weight:
-            try:
-                self.binary_als_ = ALSRecommender(**BINARY_ALS).fit(
-                    user_items, show_progress=show_progress)
-            except ModelFitError as error:
-                raise ModelFitError(self._diverged("its 0/1 ALS part's factors")) from error
+        self.als_ = self._fit_part("als", user_items, show_progress, callback) if (
+            self.als_weight) else None
+        self.rp3_ = self._fit_part("rp3", user_items, False, None) if self.rp3_weight else None
+        self.binary_als_ = self._fit_part("binary_als", user_items, show_progress, None) if (
+            self.binary_als_weight) else None
 
     def _score(self, userids: np.ndarray, user_items: sp.csr_matrix,
                recalculate_user: bool) -> np.ndarray:
@@ -187,15 +200,12 @@ class HybridRecommender(Recommender):
         if self.tags_ is not None and self.tag_weight:
             profile = normalize_rows(sp.csr_matrix(played @ self.tags_))
             scores += self.tag_weight * _scale_rows((profile @ self.tags_.T).toarray())
-        if self.als_ is not None:
-            scores += self.als_weight * _scale_rows(
-                self.als_._score(userids, user_items, recalculate_user))
-        if self.binary_als_ is not None:
-            scores += self.binary_als_weight * _scale_rows(
-                self.binary_als_._score(userids, user_items, recalculate_user))
-        if self.rp3_ is not None:
-            scores += self.rp3_weight * _scale_rows(
-                self.rp3_._score(userids, user_items, recalculate_user))
+        for weight, part in [(self.als_weight, self.als_),
+                             (self.binary_als_weight, self.binary_als_),
+                             (self.rp3_weight, self.rp3_)]:
+            if part is not None:
+                scores += weight * _scale_rows(
+                    part.score_items(userids, user_items, recalculate_user))
         if social is not None and self.social_weight:
             scores += self.social_weight * _scale_rows(social.toarray())
         return scores
@@ -222,17 +232,17 @@ class HybridRecommender(Recommender):
     def _set_state(self, state: dict) -> None:
         self.tags_ = self.friend_plays_ = self.als_ = self.rp3_ = self.binary_als_ = None
         if "als_user_factors" in state:
-            self.als_ = self._als()
+            self.als_ = self._new_part("als")
             self.als_.n_users, self.als_.n_items = self.n_users, self.n_items
             self.als_.user_factors = state.pop("als_user_factors")
             self.als_.item_factors = state.pop("als_item_factors")
         if "binary_als_user_factors" in state:
-            self.binary_als_ = ALSRecommender(**BINARY_ALS)
+            self.binary_als_ = self._new_part("binary_als")
             self.binary_als_.n_users, self.binary_als_.n_items = self.n_users, self.n_items
             self.binary_als_.user_factors = state.pop("binary_als_user_factors")
             self.binary_als_.item_factors = state.pop("binary_als_item_factors")
         if "rp3_similarity" in state:
-            self.rp3_ = RP3betaRecommender()
+            self.rp3_ = self._new_part("rp3")
             self.rp3_.n_users, self.rp3_.n_items = self.n_users, self.n_items
             self.rp3_.similarity_ = state.pop("rp3_similarity")
         super()._set_state(state)

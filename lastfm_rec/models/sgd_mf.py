@@ -152,7 +152,7 @@ def _train(model: Any, iterations: int, learning_rate: float, show_progress: boo
     history's recording interval (the same steps), calling it after each chunk."""
     if callback is None:
         model.train(iterations, learning_rate=learning_rate, plot_results=False,
-                    progress=show_progress)
+                    show_progress=show_progress)
         return
     from lastfm_rec.original.cfmodel import RECORD_EVERY_SGD
 
@@ -160,6 +160,6 @@ def _train(model: Any, iterations: int, learning_rate: float, show_progress: boo
     while model.iteration < iterations:
         chunk = min(RECORD_EVERY_SGD, iterations - model.iteration)
         model.train(chunk, learning_rate=learning_rate, plot_results=False,
-                    progress=show_progress)
+                    show_progress=show_progress)
         callback(model.iteration, time.perf_counter() - started,
                  float(model.history["total_loss"].iloc[-1]))

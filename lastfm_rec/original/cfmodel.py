@@ -377,7 +377,7 @@ class CFModel:
     # ------------------------------------------------------------------ train
     def train(self, num_iterations: int | None = None, learning_rate: float = 1.0,
               plot_results: bool = True, optimizer: Any = None, *,
-              fast: bool | None = None, progress: bool = True) -> list[dict[str, float]]:
+              fast: bool | None = None, show_progress: bool = True) -> list[dict[str, float]]:
         """Train the embeddings, continuing from where the last call stopped.
 
         Parameters
@@ -398,7 +398,7 @@ class CFModel:
             whenever ``optimizer`` is ``None`` and the model has an :class:`Objective`.
             ``fast=False`` without an optimizer runs the per-step loop with
             ``GradientDescentOptimizer`` (the reference).
-        progress
+        show_progress
             Show a tqdm bar with the loss terms.
 
         Returns
@@ -436,7 +436,7 @@ class CFModel:
             else:
                 results = self._last_results
             end = self.iteration + num_iterations
-            bar = tqdm(total=num_iterations, disable=not progress, leave=True,
+            bar = tqdm(total=num_iterations, disable=not show_progress, leave=True,
                        unit="sweep" if self.solver == "als" else "step")
             bar.set_postfix(self._postfix())
             try:

@@ -2,16 +2,20 @@
 
 Owns argument parsing and output formatting only; the work is done by the library. Heavy
 imports (pandas, TensorFlow) happen inside the subcommands, so ``lastfm-rec --help`` answers
-at once. User mistakes end with exit status 2 and one ``error:`` line on stderr.
+at once. User mistakes end with exit status 2 and one ``error:`` line on stderr. What the
+library logs at ``INFO`` and above (training a model, the study's results, rec-sheet notes)
+is printed on stderr as plain lines.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -211,8 +215,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     unknown = sorted(set(args.model or ()) - set(available()))
     if unknown:
         raise ValueError(f"unknown model {unknown[0]!r}; available: {', '.join(available())}")
-    result = run_study(args.data_dir, names=args.model, seed=args.seed, tuned=args.tune,
-                       verbose=not args.json)
+    result = run_study(args.data_dir, names=args.model, seed=args.seed, tuned=args.tune)
     if args.json:
         payload = {"seed": args.seed, "tuned_now": args.tune,
                    "test": _records(result.test), "new_users": _records(result.new_users),
@@ -280,10 +283,26 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
+@contextmanager
+def _log_records_on_stderr() -> Iterator[None]:
+    """Print the package's log records (``INFO`` and above) on stderr, one plain line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    package = logging.getLogger("lastfm_rec")
+    level = package.level
+    package.addHandler(handler)
+    package.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        package.removeHandler(handler)
+        package.setLevel(level)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (130 after Ctrl-C, with one line)."""
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _log_records_on_stderr():
             warnings.showwarning = _show_warning
             return _run(argv)
     except KeyboardInterrupt:

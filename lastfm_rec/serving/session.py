@@ -3,12 +3,13 @@
 Owns what the command line needs beyond the library: fitting a registered model on all
 listening rows (kept on disk by :mod:`lastfm_rec.serving.cache`), and turning a rec sheet's likes or
 an artist name into a ranked table. A cached call imports neither TensorFlow nor trains anything.
+Training a model is logged at ``INFO`` (logger ``lastfm_rec.serving.session``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from lastfm_rec.ops import top_n
 from lastfm_rec.original.recommend import RESULT_COLUMNS, compute_scores
 from lastfm_rec.serving.cache import cached_model
 from lastfm_rec.serving.explain import because_you_like
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -64,8 +67,8 @@ def load_session(data_dir: str | os.PathLike | None, model_name: str) -> Session
     artists = describe_artists(dataset)
 
     def fit() -> Recommender:
-        print(f"training {model_name} on {study.plays.nnz} listening rows (cached for next "
-              "time) ...", file=sys.stderr, flush=True)
+        _log.info("training %s on %d listening rows (cached for next time) ...", model_name,
+                  study.plays.nnz)
         model = create(model_name, **side_data(side_params(model_name), study, exclude=None))
         return model.fit(study.plays, show_progress=False)
 
