@@ -111,6 +111,7 @@ def load(p: dict) -> dict:
     import numpy as np
 
     from lastfm_rec import load_dataset, prepare
+    from lastfm_rec.files import atomic_write
 
     imports = rss_mb()["self_peak_mb"]
     load_s, dataset = timed(lambda: load_dataset(p["dir"]))
@@ -121,11 +122,12 @@ def load(p: dict) -> dict:
            "tag_rows": len(dataset.user_tagged), "imports_peak_mb": imports}
     peak = rss_mb()["self_peak_mb"]
     if p.get("save"):
-        np.savez(p["prepared"], u_id=ratings["u_id"].to_numpy(np.int32),
-                 a_id=ratings["a_id"].to_numpy(np.int32),
-                 w_mm=ratings["w_mm"].to_numpy(np.float64),
-                 weight=ratings["weight"].to_numpy(np.float64),
-                 shape=np.array([prepared.n_users, prepared.n_artists]))
+        with atomic_write(p["prepared"]) as stream:
+            np.savez(stream, u_id=ratings["u_id"].to_numpy(np.int32),
+                     a_id=ratings["a_id"].to_numpy(np.int32),
+                     w_mm=ratings["w_mm"].to_numpy(np.float64),
+                     weight=ratings["weight"].to_numpy(np.float64),
+                     shape=np.array([prepared.n_users, prepared.n_artists]))
     out["step_peak_mb"] = peak
     return out
 
