@@ -37,9 +37,11 @@ data: install
 run: data
 	@$(PY) -m lastfm_rec.reports notebooks --out reports
 
-# JupyterLab on the notebooks; its python3 kernel is this environment's Python (.venv).
+# JupyterLab on the project folder, so rec_sheets/ is in its file browser, opening on notebooks/;
+# its python3 kernel is this environment's Python (.venv). tests/test_lab.py starts these options.
+LAB_OPTIONS := --ServerApp.root_dir=. --ContentsManager.preferred_dir=notebooks
 lab: data
-	@$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
+	@$(VENV)/bin/jupyter lab $(LAB_OPTIONS) $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # Notebook 06 (Spark against implicit at 1x and 10x synthetic data, about 5 minutes).
 run-spark: data install-spark

@@ -1,11 +1,15 @@
-"""JupyterLab of the locked environment (``make lab``): it lists the notebooks and runs a kernel
-of the project's environment that imports ``lastfm_rec``. Only 127.0.0.1 is contacted."""
+"""JupyterLab of the locked environment (``make lab``, started with the Makefile's
+``LAB_OPTIONS``): it serves the project folder, so the rec sheets are within reach of its file
+browser, opens on the notebooks, and runs a kernel of the project's environment that imports
+``lastfm_rec`` in the notebook's folder. Only 127.0.0.1 is contacted."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
+import shlex
 import socket
 import subprocess
 import sys
@@ -19,7 +23,9 @@ from pathlib import Path
 import pytest
 import websocket
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+PROJECT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = PROJECT / "notebooks"
+REC_SHEET = PROJECT / "rec_sheets" / "your_artists.csv"
 STARTUP_SECONDS = 120
 pytestmark = pytest.mark.slow
 
@@ -46,6 +52,13 @@ class Lab:
             text = response.read().decode()
             return response.status, json.loads(text) if text else None
 
+    def page(self, path: str) -> str:
+        """The text of a page the browser would load."""
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}",
+                                         headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.read().decode()
+
     def wait_until_ready(self) -> None:
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
@@ -61,20 +74,29 @@ class Lab:
                     f"{STARTUP_SECONDS} s")
 
 
-@pytest.fixture()
-def lab(tmp_path) -> Iterator[Lab]:
+def lab_options() -> list[str]:
+    """The options ``make lab`` gives JupyterLab (``LAB_OPTIONS`` in the Makefile)."""
+    found = re.search(r"^LAB_OPTIONS\s*:?=(.*)$", (PROJECT / "Makefile").read_text(),
+                      re.MULTILINE)
+    assert found, "the Makefile defines no LAB_OPTIONS"
+    return shlex.split(found.group(1))
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     port, token = free_port(), secrets.token_hex(16)
+    jupyter = tmp_path_factory.mktemp("jupyter")
     # Fresh Jupyter folders: no user configuration or kernels take part.
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
-           "JUPYTER_DATA_DIR": str(tmp_path / "data"),
-           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
-    process = subprocess.Popen(
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(jupyter / "config"),
+           "JUPYTER_DATA_DIR": str(jupyter / "data"),
+           "JUPYTER_RUNTIME_DIR": str(jupyter / "runtime")}
+    process = subprocess.Popen(  # from the project folder, as make runs it
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
          f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={NOTEBOOKS}",
+         f"--IdentityProvider.token={token}", *lab_options(),
          *(["--allow-root"] if os.geteuid() == 0 else [])],
-        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        text=True)
+        cwd=PROJECT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True)
     server = Lab(process, port, token)
     try:
         server.wait_until_ready()
@@ -127,22 +149,38 @@ def execute(lab: Lab, kernel_id: str, code: str) -> tuple[str, str]:
         connection.close()
 
 
-def test_lab_lists_the_notebooks_and_runs_the_projects_kernel(lab) -> None:
-    status, listing = lab.call("GET", "/api/contents/")
+def test_lab_opens_on_the_notebooks_with_the_rec_sheets_within_reach(lab) -> None:
+    status, listing = lab.call("GET", "/api/contents/notebooks")
     assert status == 200
     names = {item["name"] for item in listing["content"]}
     assert {p.name for p in NOTEBOOKS.glob("*.ipynb")} <= names
     assert "04_recommendations.ipynb" in names
+    # The file browser starts in notebooks/ (JupyterLab's page config).
+    page = lab.page("/lab")
+    assert re.search(r'"preferredPath":\s*"/?notebooks/?"', page), page[:2000]
 
-    status, kernel = lab.call("POST", "/api/kernels", {"name": "python3"})
+    status, sheet = lab.call("GET", "/api/contents/rec_sheets/your_artists.csv?content=1")
+    assert status == 200 and sheet["type"] == "file"
+    assert sheet["content"] == REC_SHEET.read_text(encoding="utf-8")
+
+
+def test_lab_runs_the_projects_kernel_in_the_notebooks_folder(lab) -> None:
+    status, session = lab.call("POST", "/api/sessions", {
+        "path": "notebooks/04_recommendations.ipynb", "name": "04_recommendations.ipynb",
+        "type": "notebook", "kernel": {"name": "python3"}})
     assert status == 201
-    outcome, printed = execute(lab, kernel["id"],
-                               "import sys, lastfm_rec\nprint(lastfm_rec.__version__)\n"
-                               "print(sys.prefix)")
+    kernel_id = session["kernel"]["id"]
+    # The notebooks name the sheets relative to their own folder (../rec_sheets/...).
+    outcome, printed = execute(lab, kernel_id,
+                               "import os, sys, lastfm_rec\nprint(lastfm_rec.__version__)\n"
+                               "print(sys.prefix)\nprint(os.getcwd())\n"
+                               "print(os.path.isfile('../rec_sheets/your_artists.csv'))")
     assert outcome == "ok", printed
-    version, prefix = printed.split()
+    version, prefix, cwd, sheet_found = printed.split()
     assert version == __import__("lastfm_rec").__version__
     assert Path(prefix).resolve() == Path(sys.prefix).resolve()  # the project's environment
+    assert Path(cwd).resolve() == NOTEBOOKS.resolve()
+    assert sheet_found == "True"
 
-    assert lab.call("DELETE", f"/api/kernels/{kernel['id']}")[0] == 204
+    assert lab.call("DELETE", f"/api/sessions/{session['id']}")[0] == 204
     assert lab.call("GET", "/api/kernels")[1] == []

@@ -23,6 +23,8 @@ from lastfm_rec.original.recommend import (
     artist_neighbors,
     compute_scores,
     popularity_correlation,
+    same_label_share,
+    similar_users_model,
     tag_share,
     user_recommendations,
 )
@@ -164,6 +166,30 @@ def test_similar_users_embedding_averages_the_closest_users() -> None:
                                users[[3, 0]].mean(axis=0))
     np.testing.assert_allclose(similar_users_embedding([0, 1], ratings, users, n_similar=3),
                                users[[3, 0, 1]].mean(axis=0))
+
+
+def test_similar_users_model_compares_users_on_the_training_rows() -> None:
+    rows = pd.DataFrame({"u_id": [0, 1, 1, 2, 3], "a_id": [0, 0, 1, 2, 1],
+                         "w_mm": [0.2, 0.5, 0.5, 1.0, 0.9]})
+    users = np.arange(8, dtype=float).reshape(4, 2)
+    model = SimpleNamespace(train_ratings=rows, embeddings={"u_id": users},
+                            hyperparameters={"n_users": 4, "n_artists": 4})
+    # Likes artists 0 and 1: user 1 (1.0), then user 3 (0.9).
+    np.testing.assert_allclose(similar_users_model(model, [0, 1], n_similar=2),
+                               users[[1, 3]].mean(axis=0))
+    with pytest.raises(ValueError, match="built by build_model"):
+        similar_users_model(SimpleNamespace(train_ratings=None), [0])
+
+
+def test_same_label_share_counts_neighbours_with_the_items_label() -> None:
+    vectors = np.array([[1.0, 0.0], [2.0, 0.1], [0.0, 1.0], [0.1, 3.0], [1.0, 1.5]])
+    labels = ["rock", "rock", "pop", "pop", "rock"]
+    # Nearest other item (cosine): 1, 0, 3, 2 and, for the last (rock), item 3 (pop).
+    assert same_label_share(vectors, labels, n=1) == pytest.approx(4 / 5)
+    # Two nearest: 0 -> {1, 4}, 1 -> {0, 4}, 2 -> {3, 4}, 3 -> {2, 4}, 4 -> {3, 2}.
+    assert same_label_share(vectors, labels, n=2) == pytest.approx(6 / 10)
+    with pytest.raises(ValueError, match="one per row"):
+        same_label_share(vectors, labels[:3])
 
 
 def test_fold_in_recovers_a_user_that_fits_exactly() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -97,9 +97,55 @@ def write_rec_sheet(artists: pd.DataFrame, path: str | os.PathLike, n: int = 250
     sheet = pd.DataFrame({"name": top["name"].to_numpy(),
                           "Like": np.where(top["name"].isin(likes), "1", "")})
     path = Path(path)
+    _write_sheet(sheet, path)
+    return path
+
+
+def update_rec_sheet(path: str | os.PathLike, likes: Iterable[str]) -> Path:
+    """Rewrite a rec sheet's ``Like`` column: 1 for the artists named in ``likes``, blank for
+    every other row.
+
+    Rows keep their order and any other columns; a liked name that has no row yet is appended
+    as one. Names are compared after stripping surrounding spaces, as :func:`read_rec_sheet`
+    reads them. Written to a temporary file and renamed, so a failure leaves the sheet as it
+    was.
+
+    Raises
+    ------
+    RecSheetError
+        The sheet is missing or cannot be read (see :func:`read_rec_sheet`).
+    """
+    path = Path(path)
+    sheet = _read_sheet(path)
+    wanted = list(dict.fromkeys(name.strip() for name in likes))
+    listed = set(sheet["name"].str.strip())
+    added = pd.DataFrame({"name": [name for name in wanted if name not in listed]})
+    sheet = pd.concat([sheet, added], ignore_index=True).fillna("")
+    sheet["Like"] = np.where(sheet["name"].str.strip().isin(wanted), "1", "")
+    _write_sheet(sheet, path)
+    return path
+
+
+def _write_sheet(sheet: pd.DataFrame, path: Path) -> None:
+    """Write all at once (:func:`lastfm_rec.files.atomic_write`): never a half-written sheet."""
     with atomic_write(path, text=True) as stream:
         sheet.to_csv(stream, index=False, lineterminator="\n")
-    return path
+
+
+def read_sheet_likes(path: str | os.PathLike) -> list[str]:
+    """The names marked ``Like`` = 1 in a rec sheet, as written there, in the sheet's order.
+
+    For tools that edit the sheet: unlike :func:`read_rec_sheet`, liking nothing is no error
+    and names are not checked against the data.
+
+    Raises
+    ------
+    RecSheetError
+        The sheet is missing, unreadable, lacks a column or has a ``Like`` value other than 1
+        or blank.
+    """
+    return _liked_names(_read_sheet(Path(path))).tolist()
+
 
 def read_rec_sheet(path: str | os.PathLike, artists: pd.DataFrame) -> np.ndarray:
     """The ``a_id`` of every artist marked ``Like`` = 1 in a rec sheet.
@@ -122,6 +168,14 @@ def read_rec_sheet(path: str | os.PathLike, artists: pd.DataFrame) -> np.ndarray
         1 or blank, likes nothing, or names an artist that is not in the data.
     """
     path = Path(path)
+    liked = _liked_names(_read_sheet(path))
+    if liked.empty:
+        raise RecSheetError(f"rec sheet {path} likes no artist: put 1 in the Like column "
+                            "next to the artists you enjoy")
+    return _artist_ids_by_name(liked.tolist(), artists, path)
+
+def _read_sheet(path: Path) -> pd.DataFrame:
+    """Every cell of a rec sheet as text, with its columns and ``Like`` values checked."""
     if not path.is_file():
         raise RecSheetError(f"rec sheet {path} does not exist: copy "
                             "rec_sheets/your_artists.csv and put 1 in the Like column")
@@ -140,11 +194,10 @@ def read_rec_sheet(path: str | os.PathLike, artists: pd.DataFrame) -> np.ndarray
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise RecSheetError(f"rec sheet {path} line {row + 2}: Like must be 1 or blank, "
                             f"got {sheet['Like'].iloc[row]!r}")
-    liked = sheet.loc[like != "", "name"].str.strip()
-    if liked.empty:
-        raise RecSheetError(f"rec sheet {path} likes no artist: put 1 in the Like column "
-                            "next to the artists you enjoy")
-    return _artist_ids_by_name(liked.tolist(), artists, path)
+    return sheet
+
+def _liked_names(sheet: pd.DataFrame) -> pd.Series:
+    return sheet.loc[sheet["Like"].str.strip() != "", "name"].str.strip()
 
 def _artist_ids_by_name(names: list[str], artists: pd.DataFrame, path: Path) -> np.ndarray:
     """Exact names first; else the one artist equal ignoring case (logged); else an error."""

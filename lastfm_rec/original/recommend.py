@@ -1,5 +1,6 @@
 """The original notebook's section 3: scores, personal recommendations and artist neighbours from
-embeddings, the popularity-bias check and the share of a list in a genre.
+embeddings, a new user placed in a trained model, the popularity-bias check, the share of a list
+in a genre and how well an embedding's neighbourhoods keep to one genre.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from lastfm_rec.data.sheets import find_artist
 from lastfm_rec.ops import normalize_rows, top_n
-from lastfm_rec.original.foldin import fold_in
+from lastfm_rec.original.foldin import fold_in, similar_users_embedding
 
 Measure = Literal["dot", "cosine"]
 
@@ -137,6 +139,18 @@ def fold_in_model(model: Any, liked: Sequence[int] | np.ndarray) -> np.ndarray:
     return fold_in(liked, model.embeddings["a_id"], hp["regularization_coeff"] * scale,
                    hp["gravity_coeff"] * scale)
 
+def similar_users_model(model: Any, liked: Sequence[int] | np.ndarray,
+                        n_similar: int = 5) -> np.ndarray:
+    """:func:`similar_users_embedding` in a trained ``CFModel``: the users are compared on
+    the model's training rows (``w_mm``) and their embeddings averaged."""
+    if model.train_ratings is None:
+        raise ValueError("similar_users_model needs a model built by build_model "
+                         "(its training rows)")
+    hp, rows = model.hyperparameters, model.train_ratings
+    ratings = sp.csr_matrix((rows["w_mm"], (rows["u_id"], rows["a_id"])),
+                            shape=(hp["n_users"], hp["n_artists"]))
+    return similar_users_embedding(liked, ratings, model.embeddings["u_id"], n_similar)
+
 def popularity_correlation(scores: np.ndarray, artists: pd.DataFrame) -> dict[str, Any]:
     """Spearman rank correlation of scores with ``popularity_score`` and ``listeners``.
 
@@ -157,3 +171,19 @@ def tag_share(top3_tags: Sequence[str] | pd.Series, keywords: Sequence[str]) -> 
     if not tags:
         raise ValueError("tag_share needs at least one artist")
     return sum(any(k in tag for tag in entry for k in keywords) for entry in tags) / len(tags)
+
+def same_label_share(vectors: np.ndarray, labels: Sequence[Any] | np.ndarray,
+                     n: int = 5) -> float:
+    """Mean share of each item's ``n`` nearest items (cosine, itself left out) that have its
+    label: with artists' top tags, how well an embedding keeps neighbours within a genre.
+
+    Ties go to the lower row (:func:`lastfm_rec.ops.top_n`).
+    """
+    labels = np.asarray(labels)
+    if len(labels) != len(vectors):
+        raise ValueError(f"{len(labels)} labels for {len(vectors)} vectors: give one per row")
+    unit = normalize_rows(vectors)
+    similarity = unit @ unit.T
+    np.fill_diagonal(similarity, -np.inf)
+    nearest, _ = top_n(similarity, n)
+    return float((labels[nearest] == labels[:, None]).mean())
