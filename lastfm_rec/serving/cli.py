@@ -196,10 +196,10 @@ def _cmd_artists(args: argparse.Namespace) -> int:
 
 
 def _cmd_neighbors(args: argparse.Namespace) -> int:
-    from lastfm_rec.serving.session import load_session, neighbours
+    from lastfm_rec.serving.session import artist_neighbors, load_session
 
     session = load_session(args.data_dir, args.model)
-    table = neighbours(session, args.name, k=args.k, measure=args.measure)
+    table = artist_neighbors(session, args.name, k=args.k, measure=args.measure)
     title = f"Nearest neighbours of {table.attrs['query']}"
     others = table.attrs["other_candidates"]
     if others and not args.json:

@@ -150,8 +150,8 @@ def recommend_for_likes(session: Session, liked: np.ndarray, k: int = 10,
     return _table(session, order[0][keep], best[0][keep])
 
 
-def neighbours(session: Session, name: str, k: int = 5,
-               measure: str | None = None) -> pd.DataFrame:
+def artist_neighbors(session: Session, name: str, k: int = 5,
+                     measure: str | None = None) -> pd.DataFrame:
     """The ``k`` artists most similar to a named one (itself first under the model's measure).
 
     ``attrs`` holds ``query`` (the matched name) and ``other_candidates``.

@@ -14,7 +14,7 @@ def side_by_side(tables: Mapping[str, pd.DataFrame],
     Parameters
     ----------
     tables
-        Label -> a ranked table, best first (e.g. ``recommend_for_likes``, ``neighbours``).
+        Label -> a ranked table, best first (e.g. ``recommend_for_likes``, ``artist_neighbors``).
     columns
         The columns to show, those of them each table has (every column when ``None``).
         Cells holding lists (``because_you_like``) are joined with ", ".
