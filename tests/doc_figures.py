@@ -270,7 +270,6 @@ def spark_cell(row: tuple[str, str], column: str) -> Source:
 
 
 SERVING = {
-    "fitting the model and caching it (first call)": ("cold", "cold_session_seconds"),
     "loading the cached model": ("warm", "session_load_seconds"),
     "one recommendation for a new user, model loaded (median)": ("warm", "latency_ms_median"),
     "recommendations for every user in one batched call": ("warm", "batch_seconds_median"),
