@@ -14,7 +14,11 @@ Owns the two rules every file the package writes follows:
   its version, the model class, its parameters, every array's shape and dtype, and free
   metadata. Files are read with ``allow_pickle=False``; one that is damaged, of another
   format or of a newer version raises :class:`ModelFileError`, one line naming the file
-  and what to do.
+  and what to do. The archive is an uncompressed ``.npz`` whose arrays start at multiples
+  of :data:`ALIGN` bytes, so a file read from a path is memory-mapped (copy-on-write)
+  rather than read: only the pages a caller touches are read, after each array's CRC-32
+  is checked as ``np.load`` checks it. A mapped file must not be changed in place while
+  its model is in use; the package replaces files whole (:func:`atomic_write`).
 
 Imports nothing from the package, so every layer may use it.
 """
@@ -22,10 +26,15 @@ Imports nothing from the package, so every layer may use it.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import math
+import mmap
 import os
 import secrets
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +55,14 @@ _REFIT = "refit the model and save it again"
 _ENTRIES = {"model": str, "params": dict, "meta": dict, "arrays": dict}
 #: How an ``.npz`` (a zip archive) starts.
 _ZIP_MAGIC = b"PK\x03\x04"
+#: Every array's data starts at a multiple of this many bytes in the file, so that reading
+#: can map it into memory as it is (BLAS and the compiled loops want aligned data).
+ALIGN = 64
+#: A zip member's local header: the fixed part and the ZIP64 extra field written after
+#: any other extra field (every member is written with ZIP64 sizes, as ``np.savez`` does).
+_LOCAL_HEADER, _ZIP64_EXTRA = 30, 20
+#: The id of the extra field that pads a local header (the one Android's zipalign uses).
+_PADDING_FIELD = 0xD935
 # What reading a damaged .npz raises: a cut-off archive, a bad CRC, a missing or malformed
 # member, an object array (it would need a pickle).
 _READ_ERRORS = (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile)
@@ -165,10 +182,28 @@ def write_model_file(file: str | os.PathLike | IO[bytes], content: ModelFile,
                   for name, value in arrays.items()}
     arrays[MANIFEST] = np.array(json.dumps(manifest))
     if hasattr(file, "write"):
-        np.savez(file, **arrays)
+        _write_npz(file, arrays)
         return
-    with atomic_write(file) as stream:  # savez would append .npz to a path without it
-        np.savez(stream, **arrays)
+    with atomic_write(file) as stream:
+        _write_npz(stream, arrays)
+
+
+def _write_npz(stream: IO[bytes], arrays: dict[str, np.ndarray]) -> None:
+    """What ``np.savez`` writes, with each array's data at a multiple of :data:`ALIGN`.
+
+    ``np.lib.format`` pads an array's ``.npy`` header to a multiple of 64 bytes; an extra
+    field in the member's local header pads what comes before it. Members are dated
+    1980-01-01, so equal content gives equal files.
+    """
+    with zipfile.ZipFile(stream, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, value in arrays.items():
+            member = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            unpadded = (archive.fp.tell() + _LOCAL_HEADER + len(member.filename.encode())
+                        + _ZIP64_EXTRA)
+            gap = -(unpadded + 4) % ALIGN
+            member.extra = struct.pack("<HH", _PADDING_FIELD, gap) + bytes(gap)
+            with archive.open(member, "w", force_zip64=True) as out:
+                np.lib.format.write_array(out, value, allow_pickle=False)
 
 
 def read_model_file(file: str | os.PathLike | IO[bytes]) -> ModelFile:
@@ -203,10 +238,76 @@ def _npz_arrays(file: str | os.PathLike | IO[bytes], source: str) -> dict[str, n
     if magic != _ZIP_MAGIC:  # else numpy tries a .npy or a pickle and says so
         raise ModelFileError(source, "not an .npz file" + ("" if magic else " (empty)"))
     try:
+        if start == 0 and _has_descriptor(file):
+            return _mapped_arrays(file)
         with np.load(file, allow_pickle=False) as loaded:
             return {key: loaded[key] for key in loaded.files}
     except _READ_ERRORS as exc:
         raise ModelFileError(source, f"not a readable .npz file ({_one_line(exc)})") from exc
+
+
+def _has_descriptor(file: IO[bytes]) -> bool:
+    """Whether ``file`` is a file on disk (it can be mapped), not e.g. a ``BytesIO``."""
+    try:
+        file.fileno()
+    except (OSError, ValueError):  # io.UnsupportedOperation is both
+        return False
+    return True
+
+
+def _mapped_arrays(file: IO[bytes]) -> dict[str, np.ndarray]:
+    """The ``.npz`` arrays of the file on disk ``file``, mapped into memory copy-on-write
+    (writing to them never changes the file), each checked against its CRC-32."""
+    with zipfile.ZipFile(file) as archive:
+        members = archive.infolist()
+    whole = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_COPY)
+    return {member.filename.removesuffix(".npy"): _mapped_member(whole, member)
+            for member in members}
+
+
+def _mapped_member(whole: mmap.mmap, member: zipfile.ZipInfo) -> np.ndarray:
+    """One ``.npy`` member of the mapped archive ``whole`` as an array over the mapping
+    (a copy when its data is not aligned for its type, as in files of ``np.savez``)."""
+    start = _checked_member(whole, member)
+    with memoryview(whole) as view, view[start:start + member.compress_size] as data:
+        header = io.BytesIO(data[:_npy_header_length(data)])
+    read_header = (np.lib.format.read_array_header_1_0
+                   if np.lib.format.read_magic(header) == (1, 0)
+                   else np.lib.format.read_array_header_2_0)
+    shape, fortran_order, dtype = read_header(header)
+    if dtype.hasobject:
+        raise ValueError("Object arrays cannot be loaded when allow_pickle=False")
+    if header.tell() + dtype.itemsize * math.prod(shape) > member.compress_size:
+        raise ValueError(f"file {member.filename!r} holds less data than its header says")
+    array = np.ndarray(shape, dtype, buffer=whole, offset=start + header.tell(),
+                       order="F" if fortran_order else "C")
+    return array if array.flags.aligned else array.copy()
+
+
+def _checked_member(whole: mmap.mmap, member: zipfile.ZipInfo) -> int:
+    """Where ``member``'s data starts in ``whole``, once its CRC-32 is checked."""
+    if member.compress_type != zipfile.ZIP_STORED or not member.filename.endswith(".npy"):
+        raise ValueError(f"member {member.filename} is not an uncompressed .npy array")
+    header = whole[member.header_offset:member.header_offset + _LOCAL_HEADER]
+    if header[:4] != _ZIP_MAGIC:
+        raise zipfile.BadZipFile(f"bad local header for file {member.filename!r}")
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    start = member.header_offset + _LOCAL_HEADER + name_length + extra_length
+    with memoryview(whole) as view, view[start:start + member.compress_size] as data:
+        if len(data) != member.compress_size:
+            raise EOFError(f"file {member.filename!r} is cut off")
+        if zlib.crc32(data) != member.CRC:
+            raise zipfile.BadZipFile(f"Bad CRC-32 for file {member.filename!r}")
+    return start
+
+
+def _npy_header_length(data: memoryview) -> int:
+    """Bytes of a ``.npy`` file's magic, version and header (version 1: 2 length bytes,
+    version 2: 4)."""
+    if len(data) < 12 or data[6] not in (1, 2):
+        raise ValueError("not a .npy array of version 1 or 2")
+    width = 2 if data[6] == 1 else 4
+    return 8 + width + int.from_bytes(data[8:8 + width], "little")
 
 
 def _manifest(stored: np.ndarray | None, source: str) -> dict[str, Any]:

@@ -139,7 +139,10 @@ def fake_report(tmp_path) -> dict:
                       "sum_seconds": 18.0, "make_run": _measured(1900.0)},
         "serving": {"model": "als", "sheet": "rec_sheets/example_artists.csv",
                     "cold": {"cold_session_seconds": 12.6, "peak_rss_mb": 250.0},
-                    "warm": warm, "cli_help": {**wall, "runs": 5}, "cli_recommend": wall},
+                    "warm": warm, "cli_help": {**wall, "runs": 5}, "cli_recommend": wall,
+                    "cli_recommend_models": {
+                        "als": wall, "hybrid": {**wall, "seconds_median": 1.85,
+                                                "peak_rss_mb": 420.0, "fill_seconds": 40.0}}},
         "growth": {"sizes": sizes, "measures": growth.growth_measures(sizes),
                    "plot": str(tmp_path / "growth.png")},
         "total_seconds": 780.0, "failed": [],
@@ -159,9 +162,12 @@ def test_summary_shows_every_section_and_every_process(fake_report, tmp_path):
     assert positions[:3] == sorted(positions[:3]) and positions[3] > positions[4]
     assert "Machine: Test CPU, 2 cores; no BLAS found (2 available), 8.0 GB" in text
     assert "load average at end 1.50, 1.00, 1.00" in text
-    # training 1 + notebooks 2 + make run 1 + serving 4 + growth 5 steps x 2 sizes
+    # training 1 + notebooks 2 + make run 1 + serving 4 (+ hybrid's command) + growth 5
+    # steps x 2 sizes
     rows = _memory_rows(text)
-    assert len(rows) == 1 + 2 + 1 + 4 + 5 * 2
+    assert len(rows) == 1 + 2 + 1 + 5 + 5 * 2
+    assert any(row.startswith("lastfm-rec recommend --model hybrid") and row.endswith("420")
+               for row in rows)
     assert rows[0].startswith("training: bench_training.py") and rows[0].endswith("900")
     assert text.splitlines()[-3:] == [f"growth plot: {tmp_path / 'growth.png'}",
                                       f"results: {tmp_path / 'bench.json'}", "total 13.0 min"]
@@ -186,6 +192,9 @@ def test_section_tables(fake_report):
     assert "make run equivalent (one process)" in notebooks
     serving = SECTIONS["serving"].render(fake_report["serving"])
     assert "2,170 users/s (0.87 s)" in serving and "41.0 ms (p90 45.0)" in serving
+    assert "1.85 s (1.25x als)" in serving  # the hybrid's command against the serving model's
+    del fake_report["serving"]["cli_recommend_models"]  # a result from before it was measured
+    assert "--model hybrid" not in SECTIONS["serving"].render(fake_report["serving"])
 
 
 def test_growth_exponents_and_plot(fake_report, tmp_path):

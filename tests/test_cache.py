@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import shutil
 import subprocess
@@ -56,6 +57,7 @@ def test_float64_is_stored_as_float32_and_read_back_as_float64(hybrid, study, tm
     assert loaded.friend_plays_.dtype == hybrid.friend_plays_.dtype == np.float64
     assert loaded.tags_.dtype == hybrid.tags_.dtype == np.float64
     assert loaded.weights_.dtype == hybrid.weights_.dtype == np.float32
+    assert isinstance(loaded.weights_.base, mmap.mmap)  # mapped from the file, not read
     np.testing.assert_array_equal(loaded.weights_, hybrid.weights_)
     np.testing.assert_allclose(loaded.tags_.toarray(), hybrid.tags_.toarray(), rtol=1e-7)
     assert (loaded.train_ != hybrid.train_).nnz == 0  # play counts are exact in float32
@@ -174,11 +176,11 @@ def test_another_model_shape_or_name_is_damaged(study, tmp_path) -> None:
 def test_interrupted_write_leaves_no_temporary_file(study, tmp_path, monkeypatch) -> None:
     model = create("popularity").fit(study.plays)
 
-    def interrupted(stream, **arrays) -> None:
+    def interrupted(stream, array, **options) -> None:  # Ctrl-C amid the first array
         stream.write(b"partial")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(np, "savez", interrupted)
+    monkeypatch.setattr(np.lib.format, "write_array", interrupted)
     with pytest.raises(KeyboardInterrupt):
         store(model, tmp_path / "cache" / "popularity.npz")
     assert list((tmp_path / "cache").iterdir()) == []

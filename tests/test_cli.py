@@ -93,6 +93,25 @@ def test_recommend_json_excludes_likes_and_is_cached(synthetic_dir, sheet, artis
     assert json.loads(second.stdout)["results"] == payload["results"]
 
 
+def test_recommend_parses_each_data_file_once(synthetic_dir, sheet, tmp_path) -> None:
+    # The command in a process that counts the .dat files parsed (stderr's last line).
+    probe = ("import sys; from lastfm_rec.data import hetrec; parsed = []; "
+             "read = hetrec._read_table; "
+             "hetrec._read_table = lambda folder, table: parsed.append(table.file) or "
+             "read(folder, table); from lastfm_rec.serving.cli import main; "
+             "status = main(sys.argv[1:]); print(sorted(parsed), file=sys.stderr); "
+             "sys.exit(status)")
+    argv = [sys.executable, "-c", probe, "recommend", "--data-dir", str(synthetic_dir),
+            "--likes", str(sheet), "--model", "popularity", "--json"]
+    env = {**os.environ, "LASTFM_REC_CACHE": str(tmp_path / "cache")}
+    for call in ("fits and caches", "reads the cache"):
+        result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300,
+                                check=False)
+        assert result.returncode == 0, result.stderr
+        parsed = result.stderr.strip().splitlines()[-1]
+        assert parsed == str(sorted(f.name for f in synthetic_dir.glob("*.dat"))), call
+
+
 @pytest.mark.parametrize("measure", ["dot", "cosine"])
 def test_neighbors_with_a_measure_start_with_the_artist(synthetic_dir, artists, cache,
                                                         measure) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import mmap
 import os
 import pickle
 import threading
@@ -195,6 +196,35 @@ def test_compact_stores_float64_as_float32_and_gives_float64_back(tmp_path) -> N
                                   content().arrays["f64"].astype(np.float32))
 
 
+def test_a_file_on_disk_is_mapped_aligned_and_never_written(tmp_path) -> None:
+    path = tmp_path / "model.npz"
+    write_model_file(path, content())
+    written = path.read_bytes()
+    read = read_model_file(path)
+    for name, value in read.arrays.items():
+        assert isinstance(value.base, mmap.mmap), name  # mapped, not read into memory
+        assert value.ctypes.data % files.ALIGN == 0, name
+    read.arrays["f32"][:] = -1  # copy-on-write: the caller's own pages
+    assert path.read_bytes() == written
+    np.testing.assert_array_equal(read_model_file(path).arrays["f32"], content().arrays["f32"])
+
+
+def test_equal_content_gives_equal_files(tmp_path) -> None:
+    write_model_file(tmp_path / "a.npz", content())
+    write_model_file(tmp_path / "b.npz", content())
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+
+
+def test_a_file_in_numpys_own_layout_reads_the_same(tmp_path) -> None:
+    path = tmp_path / "model.npz"
+    write_model_file(path, content())
+    rewrite(path)  # np.savez: each array wherever the zip headers before it end
+    read = read_model_file(path)
+    for name, value in content().arrays.items():
+        assert read.arrays[name].dtype == value.dtype
+        np.testing.assert_array_equal(read.arrays[name], value)
+
+
 def test_an_open_file_round_trips() -> None:
     buffer = io.BytesIO()
     write_model_file(buffer, content())
@@ -273,7 +303,7 @@ def write_truncated(path: Path) -> None:
 def write_flipped_byte(path: Path) -> None:
     write_model_file(path, content())
     data = bytearray(path.read_bytes())
-    data[60] ^= 0xFF  # inside the first array: its CRC no longer matches
+    data[data.index(content().arrays["f64"].tobytes()) + 5] ^= 0xFF  # its CRC fails now
     path.write_bytes(bytes(data))
 
 

@@ -112,6 +112,24 @@ def test_add_top_tags_ranks_by_count_and_breaks_ties_alphabetically(tag_tables) 
     assert out.loc["C", "top1_tags"] == "none"
 
 
+def test_add_top_tags_keeps_three_and_counts_a_name_once(tag_tables) -> None:
+    artists, tags, user_tagged = tag_tables
+    # Tag 5 is another "rock": its assignments count with tag 1's.
+    tags = pd.concat([tags, pd.DataFrame({"tagID": [5, 6], "tagValue": ["rock", "ska"]})])
+    extra = pd.DataFrame({"userID": [6, 6, 7], "artistID": [11, 11, 11], "tagID": [5, 6, 5]})
+    out = add_top_tags(artists, pd.concat([user_tagged, extra]), tags).set_index("name")
+    # B: rock 1 + 2 (tags 1 and 5), jazz 2, pop 1, ska 1: four names, the top three kept.
+    assert out.loc["B", "top3_tags"] == "rock / jazz / pop"
+    assert out.loc["B", "top1_tags"] == "rock"
+    assert out.loc["A", "top3_tags"] == "rock / emo / pop"
+
+
+def test_add_top_tags_without_any_tag_gives_none(tag_tables) -> None:
+    artists, tags, user_tagged = tag_tables
+    out = add_top_tags(artists, user_tagged.iloc[:0], tags)
+    assert out["top3_tags"].tolist() == out["top1_tags"].tolist() == ["none"] * 3
+
+
 def test_add_popularity_score(listens: pd.DataFrame) -> None:
     artists = pd.DataFrame({"artistID": [10, 11, 15], "name": ["A", "B", "unheard"]})
     out = add_popularity_score(artists, listens).set_index("name")

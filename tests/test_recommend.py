@@ -143,6 +143,13 @@ def test_rec_sheet_takes_the_one_artist_equal_ignoring_case(tmp_path, artists,
                                "(the only artist with that name ignoring case)"]
 
 
+def test_rec_sheet_takes_the_first_of_artists_with_one_name(tmp_path, artists) -> None:
+    path = tmp_path / "sheet.csv"
+    path.write_text("name,Like\nAbba,1\n", encoding="utf-8")
+    twice = pd.concat([artists, artists.iloc[[5]]], ignore_index=True)
+    assert read_rec_sheet(path, twice).tolist() == [5]
+
+
 def test_search_artists_lists_exact_names(artists) -> None:
     table = search_artists("ROSES", artists)
     assert table["name"].tolist() == ["Roses", "Guns N' Roses", "Guns N' Roses (live)"]

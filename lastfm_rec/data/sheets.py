@@ -202,16 +202,18 @@ def _liked_names(sheet: pd.DataFrame) -> pd.Series:
 def _artist_ids_by_name(names: list[str], artists: pd.DataFrame, path: Path) -> np.ndarray:
     """Exact names first; else the one artist equal ignoring case (logged); else an error."""
     all_names = artists["name"].astype(str).tolist()
-    exact: dict[str, int] = {}
-    folded: dict[str, list[int]] = {}
-    for a_id, artist in enumerate(all_names):
-        exact.setdefault(artist, a_id)
-        folded.setdefault(artist.casefold(), []).append(a_id)
+    # Built from the end, so a repeated name keeps its first a_id.
+    exact = dict(zip(reversed(all_names), range(len(all_names) - 1, -1, -1), strict=True))
+    folded: dict[str, list[int]] | None = None  # built only when a name is not exact
     ids = []
     for name in names:
         if name in exact:
             ids.append(exact[name])
             continue
+        if folded is None:
+            folded = {}
+            for a_id, artist in enumerate(all_names):
+                folded.setdefault(artist.casefold(), []).append(a_id)
         same = folded.get(name.casefold(), [])
         if len(same) == 1:
             _log.warning("note: rec sheet %s: %r taken as %r (the only artist with that name "

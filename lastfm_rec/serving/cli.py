@@ -147,13 +147,12 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_recommend(args: argparse.Namespace) -> int:
-    from lastfm_rec.data.hetrec import load_dataset
     from lastfm_rec.data.sheets import read_rec_sheet
     from lastfm_rec.models import create
     from lastfm_rec.serving.explain import check_explainable
     from lastfm_rec.serving.session import (
-        describe_artists,
         load_model_file,
+        load_serving_data,
         load_session,
         recommend_for_likes,
     )
@@ -163,11 +162,12 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
         raise ValueError("--explain explains the model's own scores: leave --measure out")
     if args.explain and args.model_file is None:
         check_explainable(create(args.model))
-    liked = read_rec_sheet(args.likes, describe_artists(load_dataset(args.data_dir)))
+    data = load_serving_data(args.data_dir)  # read once: for the sheet and the session
+    liked = read_rec_sheet(args.likes, data.artists)
     if args.model_file is None:
-        session = load_session(args.data_dir, args.model)
+        session = load_session(data, args.model)
     else:
-        session = load_model_file(args.data_dir, args.model_file)
+        session = load_model_file(data, args.model_file)
         args.model = session.model_name
         if args.explain:
             check_explainable(session.model)

@@ -1,8 +1,9 @@
 """Serving recommendations: a trained model for the prepared data, cached between calls.
 
-Owns what the command line needs beyond the library: fitting a registered model on all
-listening rows (kept on disk by :mod:`lastfm_rec.serving.cache`), and turning a rec sheet's likes or
-an artist name into a ranked table. A cached call imports neither TensorFlow nor trains anything.
+Owns what the command line needs beyond the library: the tables read from the data folder
+once per command (:class:`ServingData`), fitting a registered model on all listening rows
+(kept on disk by :mod:`lastfm_rec.serving.cache`), and turning a rec sheet's likes or an
+artist name into a ranked table. A cached call imports neither TensorFlow nor trains anything.
 Training a model is logged at ``INFO`` (logger ``lastfm_rec.serving.session``).
 """
 
@@ -18,7 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from lastfm_rec.data.hetrec import Dataset, load_dataset
-from lastfm_rec.data.matrices import load_study, side_data
+from lastfm_rec.data.matrices import StudyData, load_study, side_data
 from lastfm_rec.data.preprocessing import add_popularity_score, add_top_tags, reindex
 from lastfm_rec.data.sheets import find_artist
 from lastfm_rec.models import Recommender, create, side_params
@@ -53,6 +54,26 @@ class Session:
     model_name: str
 
 
+@dataclass(frozen=True, eq=False)
+class ServingData:
+    """What serving reads from the data folder, read once per command.
+
+    Attributes
+    ----------
+    study
+        The play matrix and the side data a fit needs.
+    artists
+        :func:`describe_artists` of the data: what rec sheets are matched against and
+        answers are described with.
+    data_dir
+        The folder it was read from (part of a cached model's key).
+    """
+
+    study: StudyData
+    artists: pd.DataFrame
+    data_dir: Path
+
+
 def describe_artists(dataset: Dataset) -> pd.DataFrame:
     """Listened artists in the play matrix's order, with top tags and popularity."""
     tagged = add_top_tags(dataset.artists, dataset.user_tagged, dataset.tags)
@@ -60,11 +81,23 @@ def describe_artists(dataset: Dataset) -> pd.DataFrame:
     return add_popularity_score(artists, dataset.user_artists)
 
 
-def load_session(data_dir: str | os.PathLike | None, model_name: str) -> Session:
-    """The named model fitted on every listening row, from the cache when it is there."""
+def load_serving_data(data_dir: str | os.PathLike | None) -> ServingData:
+    """Read the HetRec files in ``data_dir`` (default: found as ``load_dataset`` finds it)."""
     dataset = load_dataset(data_dir)
-    study = load_study(dataset)
-    artists = describe_artists(dataset)
+    return ServingData(load_study(dataset), describe_artists(dataset), dataset.data_dir)
+
+
+def _serving_data(data: str | os.PathLike | ServingData | None) -> ServingData:
+    return data if isinstance(data, ServingData) else load_serving_data(data)
+
+
+def load_session(data: str | os.PathLike | ServingData | None, model_name: str) -> Session:
+    """The named model fitted on every listening row, from the cache when it is there.
+
+    ``data`` is the data folder, or what :func:`load_serving_data` read from it.
+    """
+    data = _serving_data(data)
+    study = data.study
 
     def fit() -> Recommender:
         _log.info("training %s on %d listening rows (cached for next time) ...", model_name,
@@ -72,24 +105,27 @@ def load_session(data_dir: str | os.PathLike | None, model_name: str) -> Session
         model = create(model_name, **side_data(side_params(model_name), study, exclude=None))
         return model.fit(study.plays, show_progress=False)
 
-    model = cached_model(dataset.data_dir, model_name, study.plays.shape, fit)
-    return Session(artists, study.plays, model, model_name)
+    model = cached_model(data.data_dir, model_name, study.plays.shape, fit)
+    return Session(data.artists, study.plays, model, model_name)
 
 
-def load_model_file(data_dir: str | os.PathLike | None, path: str | os.PathLike) -> Session:
+def load_model_file(data: str | os.PathLike | ServingData | None,
+                    path: str | os.PathLike) -> Session:
     """A model saved with ``Recommender.save`` (e.g. by ``lastfm-rec scale fit``) with the
-    tables of the data it was fitted on (its artist order must be the data's)."""
+    tables of the data it was fitted on (its artist order must be the data's).
+
+    ``data`` is the data folder, or what :func:`load_serving_data` read from it.
+    """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"model file {path} not found: write one with `lastfm-rec scale fit`")
-    dataset = load_dataset(data_dir)
-    study = load_study(dataset)
+    data = _serving_data(data)
     model = Recommender.load(path)
-    if model.n_items != study.plays.shape[1]:
+    if model.n_items != data.study.plays.shape[1]:
         raise ValueError(f"{path} scores {model.n_items} artists, the data has "
-                         f"{study.plays.shape[1]}: fit it on this data folder (without "
+                         f"{data.study.plays.shape[1]}: fit it on this data folder (without "
                          "--trim-quantile)")
-    return Session(describe_artists(dataset), study.plays, model, type(model).name)
+    return Session(data.artists, data.study.plays, model, type(model).name)
 
 
 def _item_vectors(model: Recommender, measure: str | None) -> np.ndarray | None:
