@@ -1,5 +1,6 @@
 """Numeric primitives shared by every layer: the CSR check, top-N selection, row
-normalisation, and reuse of costly results within a block (:func:`reuse_results`).
+normalisation, reuse of costly results within a block (:func:`reuse_results`) and the
+timing of heavy calls (:func:`profiled`).
 
 One definition of each, used by the models, the evaluation, ``recommend`` and the service,
 so a ranking or a cosine means the same thing everywhere. Imports nothing from the package
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -23,8 +26,43 @@ import scipy.sparse as sp
 #: already liked artist): the most negative float32.
 FILTERED_SCORE = float(-np.finfo(np.float32).max)
 
+#: The environment variable naming the file :func:`profiled` appends its timings to.
+PROFILE_ENV = "LASTFM_REC_PROFILE"
+
 _Result = TypeVar("_Result")
 _REUSED: dict[tuple[str, str], Any] | None = None
+_PROFILED: list[str] = []  # labels of the enclosing profiled blocks, outermost first
+
+
+@contextmanager
+def profiled(label: str) -> Iterator[None]:
+    """Time the block when ``$LASTFM_REC_PROFILE`` names a file; otherwise do nothing.
+
+    Appends one JSON line per block, ``{"label", "path", "seconds", "cpu_seconds"}``, where
+    ``path`` joins the labels of the enclosing profiled blocks and this one with `` / `` and
+    ``cpu_seconds`` is this process's CPU time (``time.process_time``) spent in the block.
+    Each line is one ``write`` to a file opened for appending, so processes profiling into
+    the same file do not interleave within a line. The bench's notebooks section
+    (``bench/sections/notebooks.py``) sets the variable and tabulates the lines.
+    """
+    path = os.environ.get(PROFILE_ENV)
+    if not path:
+        yield
+        return
+    _PROFILED.append(label)
+    started, cpu = time.perf_counter(), time.process_time()
+    try:
+        yield
+    finally:
+        line = json.dumps({"label": label, "path": " / ".join(_PROFILED),
+                           "seconds": time.perf_counter() - started,
+                           "cpu_seconds": time.process_time() - cpu})
+        _PROFILED.pop()
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(descriptor, (line + "\n").encode())
+        finally:
+            os.close(descriptor)
 
 
 @contextmanager

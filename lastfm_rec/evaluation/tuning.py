@@ -30,7 +30,7 @@ from lastfm_rec import models
 from lastfm_rec.data.matrices import StudyData, load_study, side_data
 from lastfm_rec.evaluation.ranking import evaluate, evaluate_new_users
 from lastfm_rec.evaluation.splits import holdout_split, new_user_split
-from lastfm_rec.ops import reuse_results
+from lastfm_rec.ops import profiled, reuse_results
 
 _log = logging.getLogger(__name__)
 
@@ -113,7 +113,8 @@ def tune(name: str, fit_part: sp.csr_matrix, validation: sp.csr_matrix,
         raise ValueError(f"unknown strategy {strategy!r}; use 'coordinate' or 'grid'")
     rows: list[dict[str, Any]] = []
     scores: dict[str, float] = {}
-    with tqdm(desc=f"tuning {name}", unit="trial", disable=not show_progress) as bar:
+    with profiled(f"tune {name}"), tqdm(desc=f"tuning {name}", unit="trial",
+                                        disable=not show_progress) as bar:
 
         def score(params: dict[str, Any]) -> float:
             key = repr(sorted(params.items()))
@@ -232,11 +233,12 @@ def run_study(data: StudyData | str | os.PathLike | None = None,
     for label in tqdm([*names, "plain-als"], desc="test", disable=not show_progress):
         name, params = runs[label]
         model = models.create(name, **params, **side_data(models.side_params(name), data, test))
-        started = time.perf_counter()
-        model.fit(train, show_progress=False)
-        fit_seconds = time.perf_counter() - started
-        rows[label] = {**evaluate(model, train, test), "fit_seconds": fit_seconds,
-                       "params": repr(params)}
+        with profiled(f"test {label}"):
+            started = time.perf_counter()
+            model.fit(train, show_progress=False)
+            fit_seconds = time.perf_counter() - started
+            rows[label] = {**evaluate(model, train, test), "fit_seconds": fit_seconds,
+                           "params": repr(params)}
         _log.info("test %s: ndcg@10=%.4f", label, rows[label]["ndcg@10"])
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
@@ -254,8 +256,9 @@ def run_study(data: StudyData | str | os.PathLike | None = None,
             name, params = runs[label]
             side = side_data(models.side_params(name), data, hidden_full, users=keep)
             model = models.create(name, **params, **side)
-            model.fit(new_train, show_progress=False)
-            new_rows[label] = evaluate_new_users(model, given, hidden)
+            with profiled(f"new users {label}"):
+                model.fit(new_train, show_progress=False)
+                new_rows[label] = evaluate_new_users(model, given, hidden)
             _log.info("new users %s: ndcg@10=%.4f", label, new_rows[label]["ndcg@10"])
     new_users = pd.DataFrame.from_dict(new_rows, orient="index")
     new_users.index.name = "model"

@@ -16,7 +16,7 @@ from scipy.linalg import lapack
 from threadpoolctl import threadpool_limits
 
 from lastfm_rec.models.base import Recommender, plain, scale_plays
-from lastfm_rec.ops import memoised
+from lastfm_rec.ops import memoised, profiled
 
 
 def ease_weights(rows: sp.csr_matrix, l2: float, item_vectors: sp.csr_matrix | None = None,
@@ -47,6 +47,11 @@ def _gram(rows: sp.csr_matrix, item_vectors: sp.csr_matrix | None,
 
 
 def _solve_weights(gram: np.ndarray, l2: float, dtype: type) -> np.ndarray:
+    with profiled("EASE solve"):
+        return _inverse_weights(gram, l2, dtype)
+
+
+def _inverse_weights(gram: np.ndarray, l2: float, dtype: type) -> np.ndarray:
     system = np.array(gram, dtype=dtype, order="F")
     system[np.diag_indices_from(system)] += l2
     potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (system,))
