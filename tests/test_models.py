@@ -292,19 +292,23 @@ def test_memoised_computes_once_per_input_inside_reuse_results_only() -> None:
     assert len(calls) == 6  # forgotten when the block ends
 
 
-def test_ease_weights_equal_the_general_inverse_and_reject_a_singular_system() -> None:
+@pytest.mark.parametrize("users", [60, 10])  # more rows than artists, and fewer (Woodbury)
+def test_ease_weights_equal_the_general_inverse_and_reject_a_singular_system(users) -> None:
     rng = np.random.default_rng(4)
-    x = sp.csr_matrix((rng.random((60, 25)) < 0.3).astype(np.float64))
+    x = sp.csr_matrix((rng.random((users, 25)) < 0.3).astype(np.float64))
     vectors = sp.csr_matrix(rng.random((25, 4)))
-    gram = (x.T @ x).toarray() + 2.0 * (vectors @ vectors.T).toarray()
-    inverse = np.linalg.inv(gram + 5.0 * np.eye(25))
-    expected = -inverse / np.diag(inverse)
-    np.fill_diagonal(expected, 0.0)
-    for dtype, tolerance in ((np.float64, 1e-6), (np.float32, 1e-5)):
-        got = ease_weights(x, 5.0, vectors, 2.0, dtype=dtype)
-        np.testing.assert_allclose(got, expected, atol=tolerance)
+    for weight in (2.0, 0.0):
+        gram = (x.T @ x).toarray() + weight * (vectors @ vectors.T).toarray()
+        inverse = np.linalg.inv(gram + 5.0 * np.eye(25))
+        expected = -inverse / np.diag(inverse)
+        np.fill_diagonal(expected, 0.0)
+        for dtype, tolerance in ((np.float64, 1e-6), (np.float32, 1e-5)):
+            got = ease_weights(x, 5.0, vectors, weight, dtype=dtype)
+            np.testing.assert_allclose(got, expected, atol=tolerance)
     with pytest.raises(np.linalg.LinAlgError, match="larger l2"):
         ease_weights(sp.csr_matrix((3, 4)), 0.0)
+    with pytest.raises(np.linalg.LinAlgError, match="larger l2"):
+        ease_weights(sp.csr_matrix((5, 4)), 0.0)
 
 
 def test_tag_rows_keep_tags_on_enough_artists_with_log_counts() -> None:
