@@ -333,3 +333,13 @@ def test_als_with_tags_learns_from_them_and_keeps_one_row_per_user() -> None:
     assert not np.allclose(tagged.item_factors, plain_fit.item_factors)
     with pytest.raises(ValueError, match="item_tags has 19 rows"):
         ALSRecommender(**small, item_tags=tags[:19], tag_weight=1.0).fit(plays)
+
+
+def test_the_ease_solve_never_takes_more_blas_threads_than_it_was_given() -> None:
+    from threadpoolctl import threadpool_limits
+
+    from lastfm_rec.models import ease as ease_module
+
+    with threadpool_limits(1, "blas"):
+        assert ease_module._solve_threads() == 1
+    assert 1 <= ease_module._solve_threads() <= 2
