@@ -3,6 +3,8 @@ matrix, as the ``implicit`` library tests its models, plus the registry and erro
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -12,7 +14,7 @@ from lastfm_rec.models.als import ALSRecommender, tag_rows
 from lastfm_rec.models.base import Recommender
 from lastfm_rec.models.ease import ease_weights
 from lastfm_rec.models.popularity import PopularityRecommender
-from lastfm_rec.ops import memoised, reuse_results, top_n
+from lastfm_rec.ops import memoised, reuse_results, reused_seconds, top_n
 
 BLOCKS, USERS_PER_BLOCK, ITEMS_PER_BLOCK = 3, 12, 6
 N_USERS, N_ITEMS = BLOCKS * USERS_PER_BLOCK, BLOCKS * ITEMS_PER_BLOCK
@@ -283,13 +285,27 @@ def test_memoised_computes_once_per_input_inside_reuse_results_only() -> None:
     assert len(calls) == 2  # outside a block nothing is kept
     with reuse_results():
         first = memoised("k", compute, key, {"a": 1})
-        first[0] = 99.0  # a caller changing its result must not change the stored one
+        with pytest.raises(ValueError, match="read-only"):
+            first[0] = 99.0  # a caller cannot change what later ones get
         again = memoised("k", compute, key.copy(), {"a": 1})
         memoised("k", compute, key, {"a": 2})
         memoised("k", compute, sp.csr_matrix(key))
-    assert len(calls) == 5 and again[0] == 0.0
+    assert len(calls) == 5 and again is first and again[0] == 0.0
     memoised("k", compute, key, {"a": 1})
     assert len(calls) == 6  # forgotten when the block ends
+
+
+def test_reused_seconds_count_the_first_computations_time() -> None:
+    def slow() -> int:
+        time.sleep(0.05)
+        return 1
+
+    before = reused_seconds()
+    with reuse_results():
+        memoised("slow", slow, 1)
+        assert reused_seconds() == before  # computed, not reused
+        memoised("slow", slow, 1)
+    assert reused_seconds() - before >= 0.05
 
 
 @pytest.mark.parametrize("users", [60, 10])  # more rows than artists, and fewer (Woodbury)
