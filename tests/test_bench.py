@@ -80,7 +80,7 @@ def test_help_lists_the_sections_and_flags():
                           capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     for word in [*SECTIONS, "--quick", "--with-100x", "--only", "--repeats", "--threads",
-                 "--out", "--plot", "--keep", "--timeout", "--serving-model"]:
+                 "--out", "--plot", "--keep", "--timeout", "--serving-model", "--notebooks"]:
         assert word in done.stdout
 
 

@@ -24,6 +24,8 @@ from bench.runner import ROOT, Runner
 def measure(runner: Runner, args: argparse.Namespace) -> dict:
     """Time and peak RSS of each notebook, their sum, and of the ``make run`` equivalent."""
     paths = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    if args.notebooks:
+        paths = [p for p in paths if p.name.startswith(tuple(args.notebooks))]
     out_dir = runner.workdir / "notebooks"
     notebooks = []
     for path in paths:
@@ -38,8 +40,9 @@ def measure(runner: Runner, args: argparse.Namespace) -> dict:
                            "profile": [row for nb in notebooks for row in profile_table(nb)]}
     if not args.quick:
         print("  make run equivalent (python -m lastfm_rec.reports notebooks) ...", flush=True)
+        only = ["--only", *args.notebooks] if args.notebooks else []
         make_run = runner.run([sys.executable, "-m", "lastfm_rec.reports", "notebooks",
-                               "--out", str(runner.workdir / "make_run")], "make-run")
+                               "--out", str(runner.workdir / "make_run"), *only], "make-run")
         out["make_run"] = make_run
     return out
 
