@@ -9,6 +9,7 @@ so a ranking or a cosine means the same thing everywhere. Imports nothing from t
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -85,14 +86,12 @@ def reuse_results() -> Iterator[None]:
 
 
 def memoised(kind: str, compute: Callable[[], _Result], *inputs: Any) -> _Result:
-    """``compute()``, or its earlier result for equal ``inputs`` (arrays, sparse matrices and
-    plain values, compared by content) inside :func:`reuse_results`; outside one, always
-    ``compute()``.
+    """``compute()``, or a copy of its earlier result for equal ``inputs`` (arrays, sparse
+    matrices and plain values, compared by content) inside :func:`reuse_results`;
+    outside one, always ``compute()``.
 
-    Inside a block the result (an array, or a tuple of arrays) is shared, not copied: its
-    arrays are made read-only, so a caller cannot change what a later one gets, and a study
-    holds each shared array once (the hybrid's EASE weights, 200 MB, are also the
-    standalone EASE's).
+    A copy, not the stored result: ``implicit`` writes into the factors it is given (its
+    fold-in takes writable buffers), and a caller must not change what a later one gets.
     """
     global _REUSED_SECONDS
     if _REUSED is None:
@@ -102,16 +101,8 @@ def memoised(kind: str, compute: Callable[[], _Result], *inputs: Any) -> _Result
         _REUSED_SECONDS += _REUSED[key][1]
     else:
         started = time.perf_counter()
-        _REUSED[key] = (_read_only(compute()), time.perf_counter() - started)
-    return _REUSED[key][0]
-
-
-def _read_only(result: _Result) -> _Result:
-    """``result`` with its arrays (it, or the items of a tuple) made read-only."""
-    for value in result if isinstance(result, tuple) else (result,):
-        if isinstance(value, np.ndarray):
-            value.flags.writeable = False
-    return result
+        _REUSED[key] = (compute(), time.perf_counter() - started)
+    return copy.deepcopy(_REUSED[key][0])
 
 
 def reused_seconds() -> float:
