@@ -76,12 +76,13 @@ def profile_table(nb: dict) -> list[dict]:
 def render_profile(n: dict) -> str:
     """Where each notebook's seconds go: cells, then the library's timed calls (indented
     under the call they ran in)."""
-    rows = [[r["notebook"].split("_")[0], r["label"], r["calls"], r["seconds"],
+    rows = [[f"{r['notebook'].split('_')[0]} {r['label']}", r["calls"], r["seconds"],
              r["cpu_seconds"], None if r["share"] is None else f"{100 * r['share']:.0f}%"]
             for r in n["profile"]]
-    return table("2b. Where the seconds go (each notebook's first run; timed calls are "
-                 "indented under their caller, nested seconds are part of the caller's)",
-                 ["nb", "cell or call", "calls", "seconds", "CPU s", "share"], rows)
+    return table("2b. Where the seconds go (each notebook's first run; a timed call is "
+                 "indented one step more than its caller and listed just above it, as calls "
+                 "end; its seconds are part of the caller's)",
+                 ["notebook: cell or call", "calls", "seconds", "CPU s", "share"], rows)
 
 
 def render(n: dict) -> str:
