@@ -4,7 +4,8 @@ Sections (:data:`bench.sections.SECTIONS`; each module's docstring says what it 
 
 1. ``training``  the original per-step loop, the package's gradient path and the ALS solver
    on the real data (``bench/bench_training.py``).
-2. ``notebooks`` every notebook executed with its HTML, then the ``make run`` equivalent.
+2. ``notebooks`` every notebook executed with its HTML, then the ``make run`` equivalent; a
+   profile of each notebook (its cells and the library's heavy calls).
 3. ``serving``   the command-line tool's path: sessions, one new user's latency, batched
    ``recommend``, ``lastfm-rec --help`` and ``lastfm-rec recommend``.
 4. Peak RSS: a column of every table above, and one table of every measured process.
@@ -21,7 +22,8 @@ each notebook runs once (``--notebook-repeats``). Results: a table on stdout and
 ``reports/bench.json`` (with machine information). ``--quick``: one repeat, 1x only, no
 ``make run`` equivalent (its total is then the sum of the notebooks).
 
-Usage: ``python bench/run.py [--quick] [--with-100x] [--only SECTION ...] [--repeats N]``
+Usage: ``python bench/run.py [--quick] [--with-100x] [--only SECTION ...] [--repeats N]
+[--notebooks PREFIX ...]``
 """
 
 from __future__ import annotations
@@ -68,6 +70,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="run only these sections")
     parser.add_argument("--repeats", type=int, default=None,
                         help="repeats of each measurement (default 3, --quick 1)")
+    parser.add_argument("--notebooks", nargs="+", default=None, metavar="PREFIX",
+                        help="only the notebooks whose names start with these (e.g. 04 05); "
+                             "the make run equivalent then runs only them too")
     parser.add_argument("--notebook-repeats", type=int, default=1,
                         help="repeats of each notebook (default 1: a run takes minutes)")
     parser.add_argument("--data-dir", type=Path, default=None,
@@ -97,7 +102,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def settings_of(args: argparse.Namespace, sections: list[str]) -> dict[str, Any]:
     """The options and constants of this run, kept in the JSON."""
     return {"quick": args.quick, "with_100x": args.with_100x, "repeats": args.repeats,
-            "notebook_repeats": args.notebook_repeats, "threads": args.threads,
+            "notebook_repeats": args.notebook_repeats, "notebooks": args.notebooks,
+            "threads": args.threads,
             "sections": sections, "data_dir": str(args.data_dir),
             "serving_model": args.serving_model, "long_run_seconds": LONG_RUN_SECONDS,
             "training_steps": TRAINING_STEPS, "cf_sweeps": CF_SWEEPS,

@@ -9,6 +9,8 @@ process pays only for what it measures.
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
 import sys
 from collections.abc import Callable
@@ -33,12 +35,54 @@ UNBOUNDED_BATCH = 256
 
 
 def notebook(p: dict) -> dict:
-    """Execute one notebook with its HTML (``path``, ``out``)."""
+    """Execute one notebook with its HTML (``path``, ``out``), profiled: the kernel appends
+    the library's timed calls to ``profile`` (``$LASTFM_REC_PROFILE``)."""
+    from lastfm_rec.ops import PROFILE_ENV
     from lastfm_rec.reports import execute_notebook
 
+    profile = Path(p["profile"])
+    profile.unlink(missing_ok=True)
+    os.environ[PROFILE_ENV] = str(profile)  # the kernel inherits this process's environment
     seconds, done = timed(lambda: execute_notebook(p["path"], p["out"], html=True))
+    lines = profile.read_text().splitlines() if profile.exists() else []
     return {"seconds": seconds, "execute_seconds": done.seconds,
-            "html_seconds": seconds - done.seconds}
+            "html_seconds": seconds - done.seconds,
+            "profile": profile_rows([json.loads(line) for line in lines]),
+            "cells": cell_rows(done.notebook)}
+
+
+def profile_rows(records: list[dict]) -> list[dict]:
+    """The lines of :func:`lastfm_rec.ops.profiled` summed per ``path``, in the order each
+    path first ended: ``path``, ``calls``, ``seconds``, ``cpu_seconds``."""
+    rows: dict[str, dict] = {}
+    for record in records:
+        row = rows.setdefault(record["path"], {"path": record["path"], "calls": 0,
+                                               "seconds": 0.0, "cpu_seconds": 0.0})
+        row["calls"] += 1
+        row["seconds"] += record["seconds"]
+        row["cpu_seconds"] += record["cpu_seconds"]
+    return list(rows.values())
+
+
+def cell_rows(path: str | Path) -> list[dict]:
+    """Each code cell of an executed notebook: its index, first line and seconds (from the
+    execution timestamps nbclient stores in the cell's metadata)."""
+    import datetime as dt
+
+    import nbformat
+
+    rows = []
+    for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        timing = cell.get("metadata", {}).get("execution", {})
+        if cell.cell_type != "code" or "shell.execute_reply" not in timing:
+            continue
+        start, end = (dt.datetime.fromisoformat(timing[key].replace("Z", "+00:00"))
+                      for key in ("iopub.execute_input", "shell.execute_reply"))
+        first = next((line for line in cell.source.splitlines()
+                      if line.strip() and not line.startswith("#")), "")
+        rows.append({"cell": index, "source": first[:60],
+                     "seconds": (end - start).total_seconds()})
+    return rows
 
 
 def serving_cold(p: dict) -> dict:

@@ -1,5 +1,6 @@
 """Numeric primitives shared by every layer: the CSR check, top-N selection, row
-normalisation, and reuse of costly results within a block (:func:`reuse_results`).
+normalisation, reuse of costly results within a block (:func:`reuse_results`) and the
+timing of heavy calls (:func:`profiled`).
 
 One definition of each, used by the models, the evaluation, ``recommend`` and the service,
 so a ranking or a cosine means the same thing everywhere. Imports nothing from the package
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -23,8 +26,44 @@ import scipy.sparse as sp
 #: already liked artist): the most negative float32.
 FILTERED_SCORE = float(-np.finfo(np.float32).max)
 
+#: The environment variable naming the file :func:`profiled` appends its timings to.
+PROFILE_ENV = "LASTFM_REC_PROFILE"
+
 _Result = TypeVar("_Result")
-_REUSED: dict[tuple[str, str], Any] | None = None
+_REUSED: dict[tuple[str, str], tuple[Any, float]] | None = None  # result, seconds it took
+_REUSED_SECONDS = 0.0  # seconds of the computations whose results were reused
+_PROFILED: list[str] = []  # labels of the enclosing profiled blocks, outermost first
+
+
+@contextmanager
+def profiled(label: str) -> Iterator[None]:
+    """Time the block when ``$LASTFM_REC_PROFILE`` names a file; otherwise do nothing.
+
+    Appends one JSON line per block, ``{"label", "path", "seconds", "cpu_seconds"}``, where
+    ``path`` joins the labels of the enclosing profiled blocks and this one with `` / `` and
+    ``cpu_seconds`` is this process's CPU time (``time.process_time``) spent in the block.
+    Each line is one ``write`` to a file opened for appending, so processes profiling into
+    the same file do not interleave within a line. The bench's notebooks section
+    (``bench/sections/notebooks.py``) sets the variable and tabulates the lines.
+    """
+    path = os.environ.get(PROFILE_ENV)
+    if not path:
+        yield
+        return
+    _PROFILED.append(label)
+    started, cpu = time.perf_counter(), time.process_time()
+    try:
+        yield
+    finally:
+        line = json.dumps({"label": label, "path": " / ".join(_PROFILED),
+                           "seconds": time.perf_counter() - started,
+                           "cpu_seconds": time.process_time() - cpu})
+        _PROFILED.pop()
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(descriptor, (line + "\n").encode())
+        finally:
+            os.close(descriptor)
 
 
 @contextmanager
@@ -33,7 +72,7 @@ def reuse_results() -> Iterator[None]:
 
     For a study that fits models sharing parts on one split (the hybrid's EASE and ALS
     next to the standalone ones): the second identical fit costs nothing. Results are
-    forgotten when the outermost block ends.
+    forgotten when the outermost block ends; :func:`reused_seconds` counts what reuse saved.
     """
     global _REUSED
     outermost = _REUSED is None
@@ -49,13 +88,28 @@ def reuse_results() -> Iterator[None]:
 def memoised(kind: str, compute: Callable[[], _Result], *inputs: Any) -> _Result:
     """``compute()``, or a copy of its earlier result for equal ``inputs`` (arrays, sparse
     matrices and plain values, compared by content) inside :func:`reuse_results`;
-    outside one, always ``compute()``."""
+    outside one, always ``compute()``.
+
+    A copy, not the stored result: ``implicit`` writes into the factors it is given (its
+    fold-in takes writable buffers), and a caller must not change what a later one gets.
+    """
+    global _REUSED_SECONDS
     if _REUSED is None:
         return compute()
     key = (kind, _digest(inputs))
-    if key not in _REUSED:
-        _REUSED[key] = compute()
-    return copy.deepcopy(_REUSED[key])
+    if key in _REUSED:
+        _REUSED_SECONDS += _REUSED[key][1]
+    else:
+        started = time.perf_counter()
+        _REUSED[key] = (compute(), time.perf_counter() - started)
+    return copy.deepcopy(_REUSED[key][0])
+
+
+def reused_seconds() -> float:
+    """Seconds the results :func:`memoised` reused took to compute the first time, summed
+    over this process: the difference across a call is what reuse saved it, so a fit that
+    reused a part can report the time it takes alone."""
+    return _REUSED_SECONDS
 
 
 def _digest(inputs: Any) -> str:

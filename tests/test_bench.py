@@ -23,6 +23,7 @@ if str(ROOT) not in sys.path:
 
 from bench import report, runner, workers  # noqa: E402
 from bench.sections import SECTIONS, growth  # noqa: E402
+from bench.sections import notebooks as notebooks_section  # noqa: E402
 from lastfm_rec import models  # noqa: E402
 from lastfm_rec.models import base  # noqa: E402
 
@@ -79,7 +80,7 @@ def test_help_lists_the_sections_and_flags():
                           capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     for word in [*SECTIONS, "--quick", "--with-100x", "--only", "--repeats", "--threads",
-                 "--out", "--plot", "--keep", "--timeout", "--serving-model"]:
+                 "--out", "--plot", "--keep", "--timeout", "--serving-model", "--notebooks"]:
         assert word in done.stdout
 
 
@@ -280,3 +281,57 @@ def test_recommend_scores_in_batches_of_users_per_batch(monkeypatch):
     ids, _ = model.recommend(np.arange(25), plays, N=3)
     assert sizes == [10, 10, 5] and ids.shape == (25, 3)
     assert workers.users_per_call(100) == (10, True)
+
+
+def test_profile_rows_sum_each_call_path_in_order():
+    records = [{"path": p, "seconds": s, "cpu_seconds": s / 2}
+               for p, s in (("fit ease / EASE solve", 1.0), ("fit ease", 1.5),
+                            ("fit ease / EASE solve", 2.0), ("fit ease", 2.5))]
+    assert workers.profile_rows(records) == [
+        {"path": "fit ease / EASE solve", "calls": 2, "seconds": 3.0, "cpu_seconds": 1.5},
+        {"path": "fit ease", "calls": 2, "seconds": 4.0, "cpu_seconds": 2.0}]
+
+
+def test_cell_rows_read_the_executed_notebooks_timestamps(tmp_path):
+    import nbformat
+
+    cells = [nbformat.v4.new_markdown_cell("# title"),
+             nbformat.v4.new_code_cell("# a comment\nresult = run_study()"),
+             nbformat.v4.new_code_cell("never run")]
+    cells[1].metadata["execution"] = {"iopub.execute_input": "2024-01-01T10:00:00.000000Z",
+                                      "shell.execute_reply": "2024-01-01T10:00:02.500000Z"}
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    assert workers.cell_rows(path) == [{"cell": 1, "source": "result = run_study()",
+                                        "seconds": 2.5}]
+
+
+def test_the_profile_table_splits_a_notebooks_seconds():
+    measured = {"notebook": "05_ranking.ipynb", "seconds": 10.0,
+                "cells": [{"cell": 2, "source": "import numpy", "seconds": 0.2},
+                          {"cell": 5, "source": "result = run_study()", "seconds": 6.0},
+                          {"cell": 7, "source": "table", "seconds": 0.1}],
+                "profile": [{"path": "test als / fit als", "calls": 1, "seconds": 3.0,
+                             "cpu_seconds": 2.9},
+                            {"path": "test als", "calls": 1, "seconds": 4.0,
+                             "cpu_seconds": 3.8}]}
+    rows = notebooks_section.profile_table(measured)
+    assert [(r["label"], r["calls"], r["seconds"]) for r in rows] == [
+        ("whole notebook, with HTML", 1, 10.0),
+        ("kernel start-up, HTML, saving", 1, pytest.approx(3.7)),
+        ("cell [5] result = run_study()", 1, 6.0),
+        ("2 cells under 0.5 s", 2, pytest.approx(0.3)),
+        ("    fit als", 1, 3.0), ("  test als", 1, 4.0)]
+    assert [r["share"] for r in rows][-2:] == [0.3, 0.4]
+    text = notebooks_section.render({"notebooks": [{**measured, "execute_seconds": 9.0,
+                                                    "peak_rss_mb": 900.0, "repeats": 1}],
+                                     "sum_seconds": 10.0, "profile": rows})
+    profile = text.split("2b. Where the seconds go")[1].splitlines()
+    assert profile[4].split() == ["05", "kernel", "start-up,", "HTML,", "saving", "1", "3.70",
+                                  "-", "37%"]
+    assert profile[-2].startswith("05     fit als ")  # indented under its caller
+    assert profile[-2].split()[-4:] == ["1", "3.00", "2.90", "30%"]
+
+
+def test_a_table_without_rows_has_its_header():
+    assert report.table("t", ["a", "bb"], []).splitlines() == ["t", "a  bb", "-----"]

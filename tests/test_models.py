@@ -3,6 +3,8 @@ matrix, as the ``implicit`` library tests its models, plus the registry and erro
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -12,7 +14,7 @@ from lastfm_rec.models.als import ALSRecommender, tag_rows
 from lastfm_rec.models.base import Recommender
 from lastfm_rec.models.ease import ease_weights
 from lastfm_rec.models.popularity import PopularityRecommender
-from lastfm_rec.ops import memoised, reuse_results, top_n
+from lastfm_rec.ops import memoised, reuse_results, reused_seconds, top_n
 
 BLOCKS, USERS_PER_BLOCK, ITEMS_PER_BLOCK = 3, 12, 6
 N_USERS, N_ITEMS = BLOCKS * USERS_PER_BLOCK, BLOCKS * ITEMS_PER_BLOCK
@@ -292,19 +294,36 @@ def test_memoised_computes_once_per_input_inside_reuse_results_only() -> None:
     assert len(calls) == 6  # forgotten when the block ends
 
 
-def test_ease_weights_equal_the_general_inverse_and_reject_a_singular_system() -> None:
+def test_reused_seconds_count_the_first_computations_time() -> None:
+    def slow() -> int:
+        time.sleep(0.05)
+        return 1
+
+    before = reused_seconds()
+    with reuse_results():
+        memoised("slow", slow, 1)
+        assert reused_seconds() == before  # computed, not reused
+        memoised("slow", slow, 1)
+    assert reused_seconds() - before >= 0.05
+
+
+@pytest.mark.parametrize("users", [60, 10])  # more rows than artists, and fewer (Woodbury)
+def test_ease_weights_equal_the_general_inverse_and_reject_a_singular_system(users) -> None:
     rng = np.random.default_rng(4)
-    x = sp.csr_matrix((rng.random((60, 25)) < 0.3).astype(np.float64))
+    x = sp.csr_matrix((rng.random((users, 25)) < 0.3).astype(np.float64))
     vectors = sp.csr_matrix(rng.random((25, 4)))
-    gram = (x.T @ x).toarray() + 2.0 * (vectors @ vectors.T).toarray()
-    inverse = np.linalg.inv(gram + 5.0 * np.eye(25))
-    expected = -inverse / np.diag(inverse)
-    np.fill_diagonal(expected, 0.0)
-    for dtype, tolerance in ((np.float64, 1e-6), (np.float32, 1e-5)):
-        got = ease_weights(x, 5.0, vectors, 2.0, dtype=dtype)
-        np.testing.assert_allclose(got, expected, atol=tolerance)
+    for weight in (2.0, 0.0):
+        gram = (x.T @ x).toarray() + weight * (vectors @ vectors.T).toarray()
+        inverse = np.linalg.inv(gram + 5.0 * np.eye(25))
+        expected = -inverse / np.diag(inverse)
+        np.fill_diagonal(expected, 0.0)
+        for dtype, tolerance in ((np.float64, 1e-6), (np.float32, 1e-5)):
+            got = ease_weights(x, 5.0, vectors, weight, dtype=dtype)
+            np.testing.assert_allclose(got, expected, atol=tolerance)
     with pytest.raises(np.linalg.LinAlgError, match="larger l2"):
         ease_weights(sp.csr_matrix((3, 4)), 0.0)
+    with pytest.raises(np.linalg.LinAlgError, match="larger l2"):
+        ease_weights(sp.csr_matrix((5, 4)), 0.0)
 
 
 def test_tag_rows_keep_tags_on_enough_artists_with_log_counts() -> None:
@@ -329,3 +348,23 @@ def test_als_with_tags_learns_from_them_and_keeps_one_row_per_user() -> None:
     assert not np.allclose(tagged.item_factors, plain_fit.item_factors)
     with pytest.raises(ValueError, match="item_tags has 19 rows"):
         ALSRecommender(**small, item_tags=tags[:19], tag_weight=1.0).fit(plays)
+
+
+def test_the_ease_solve_never_takes_more_blas_threads_than_it_was_given() -> None:
+    from threadpoolctl import threadpool_limits
+
+    from lastfm_rec.models import ease as ease_module
+
+    with threadpool_limits(1, "blas"):
+        assert ease_module._solve_threads() == 1
+    assert 1 <= ease_module._solve_threads() <= 2
+
+
+def test_a_reused_als_fit_folds_new_users_in() -> None:
+    plays = sp.random(30, 20, density=0.3, format="csr", random_state=np.random.default_rng(1))
+    with reuse_results():
+        first = ALSRecommender(factors=4, iterations=2).fit(plays, show_progress=False)
+        reused = ALSRecommender(factors=4, iterations=2).fit(plays, show_progress=False)
+        ids, _ = reused.recommend(np.arange(3), plays[:3], N=5, recalculate_user=True)
+    np.testing.assert_array_equal(reused.item_factors, first.item_factors)
+    assert ids.shape == (3, 5)

@@ -31,7 +31,7 @@ from lastfm_rec.evaluation.metrics import ndcg_at_k, precision_at_k, recall_at_k
 from lastfm_rec.evaluation.ranking import rank_users
 from lastfm_rec.evaluation.splits import random_split
 from lastfm_rec.models.base import scale_plays
-from lastfm_rec.ops import reuse_results
+from lastfm_rec.ops import profiled, reuse_results
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -130,11 +130,13 @@ def fit_and_score(name: str, data: StudyData, signals: str, train: sp.csr_matrix
     settings = {**PROTOCOL_SETTINGS.get((name, signals), {}), **params}
     model = models.create(name, inputs=inputs, **settings,
                           **side_inputs(name, data, signals, test))
-    started = time.perf_counter()
-    model.fit(matrix, show_progress=False)
-    fit_seconds = time.perf_counter() - started
-    users = np.flatnonzero(np.diff(test.indptr) > 0)
-    ranked = rank_users(model, users, matrix[users], max(K))
+    with profiled(f"literature {name} ({signals})"):
+        started = time.perf_counter()
+        model.fit(matrix, show_progress=False)
+        fit_seconds = time.perf_counter() - started
+        users = np.flatnonzero(np.diff(test.indptr) > 0)
+        with profiled("rank"):
+            ranked = rank_users(model, users, matrix[users], max(K))
     return {**literature_metrics(ranked, test[users], K), "users": int(users.size),
             "fit_seconds": fit_seconds}
 
@@ -168,7 +170,8 @@ def run_literature(data: StudyData, runs: Mapping[str, tuple[str, str]],
     rows = []
     for seed in seeds:
         train, test = random_split(data.plays, fraction, seed=seed)
-        with reuse_results():  # the hybrid's EASE and ALS parts serve the standalone runs
+        # the hybrid's EASE and ALS parts serve the standalone runs
+        with profiled("literature split"), reuse_results():
             for label, (name, signals) in runs.items():
                 rows.append({"run": label, "seed": seed, "model": name, "signals": signals,
                              **fit_and_score(name, data, signals, train, test, K)})

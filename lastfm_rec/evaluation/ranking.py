@@ -25,7 +25,7 @@ from lastfm_rec.evaluation.metrics import (
     precision_at_k,
     recall_at_k,
 )
-from lastfm_rec.ops import check_csr
+from lastfm_rec.ops import check_csr, profiled
 
 if TYPE_CHECKING:
     from lastfm_rec.models.base import Recommender
@@ -77,8 +77,9 @@ def evaluate(model: Recommender, train: sp.csr_matrix, test: sp.csr_matrix,
     started = time.perf_counter()
     users = np.flatnonzero(np.diff(test.indptr) > 0)
     popularity = listeners(train) if popularity is None else popularity
-    ranked = rank_users(model, users, train[users], max(K))
-    row = _metric_row(ranked, test[users], popularity, train.shape[1], K)
+    with profiled("evaluate"):
+        ranked = rank_users(model, users, train[users], max(K))
+        row = _metric_row(ranked, test[users], popularity, train.shape[1], K)
     row["users"] = int(users.size)
     row["eval_seconds"] = time.perf_counter() - started
     return row
@@ -100,8 +101,9 @@ def evaluate_new_users(model: Recommender, given: sp.csr_matrix, hidden: sp.csr_
         popularity = getattr(model, "item_listeners_", None)
         if popularity is None:
             popularity = listeners(given)
-    ranked = rank_users(model, users, given[users], max(K), recalculate_user=True)
-    row = _metric_row(ranked, hidden[users], popularity, given.shape[1], K)
+    with profiled("evaluate new users"):
+        ranked = rank_users(model, users, given[users], max(K), recalculate_user=True)
+        row = _metric_row(ranked, hidden[users], popularity, given.shape[1], K)
     row["users"] = int(users.size)
     row["eval_seconds"] = time.perf_counter() - started
     return row

@@ -39,7 +39,7 @@ from implicit.recommender_base import ModelFitError as ImplicitModelFitError
 from implicit.recommender_base import RecommenderBase
 
 from lastfm_rec.files import ModelFile, ModelFileError, read_model_file, write_model_file
-from lastfm_rec.ops import FILTERED_SCORE, check_csr, normalize_rows, top_n
+from lastfm_rec.ops import FILTERED_SCORE, check_csr, normalize_rows, profiled, top_n
 
 _CLASSES: dict[str, type[Recommender]] = {}
 #: With ``items=``, a candidate the model cannot score (EASE's rare artists): ranked after
@@ -244,10 +244,11 @@ class Recommender:
         self._cosine_items = self._cosine_users = None
         started = time.perf_counter()
         try:
-            if self.iterative:
-                self._fit(matrix, show_progress=show_progress, callback=callback)
-            else:
-                self._fit(matrix)
+            with profiled(f"fit {self.name or type(self).__name__}"):
+                if self.iterative:
+                    self._fit(matrix, show_progress=show_progress, callback=callback)
+                else:
+                    self._fit(matrix)
         except ImplicitModelFitError as error:
             if isinstance(error, ModelFitError):
                 raise

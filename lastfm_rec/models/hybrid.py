@@ -83,10 +83,12 @@ def tag_vectors(item_tags: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def _scale_rows(scores: np.ndarray) -> np.ndarray:
-    """Each row divided by its largest absolute finite value (non-finite -> 0)."""
-    scores = np.where(np.isfinite(scores), scores, 0.0)
+    """Each row divided by its largest absolute finite value (non-finite -> 0), in place:
+    every caller passes a score block of its own (a third of the time of a copy per step)."""
+    scores[~np.isfinite(scores)] = 0.0
     peak = np.abs(scores).max(axis=1, keepdims=True, initial=0.0)
-    return scores / np.maximum(peak, 1e-12)
+    scores /= np.maximum(peak, 1e-12)
+    return scores
 
 
 class HybridRecommender(Recommender):
