@@ -7,6 +7,7 @@ on a small made-up result, its runner on processes that take milliseconds.
 
 from __future__ import annotations
 
+import argparse
 import ast
 import json
 import subprocess
@@ -335,3 +336,27 @@ def test_the_profile_table_splits_a_notebooks_seconds():
 
 def test_a_table_without_rows_has_its_header():
     assert report.table("t", ["a", "bb"], []).splitlines() == ["t", "a  bb", "-----"]
+
+
+def test_serving_starts_from_an_empty_cache(tmp_path, monkeypatch):
+    """The notebooks section fills the shared model cache; the serving section's cold session
+    must not find those models."""
+    from bench.sections import serving
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "als-stale.npz").write_bytes(b"fitted by a notebook")
+    seen = []
+
+    class FakeRunner:
+        def __init__(self) -> None:
+            self.env = {"LASTFM_REC_CACHE": str(cache)}
+
+        def work(self, name, params, label):
+            seen.append((name, cache.exists() and any(cache.iterdir())))
+            raise RuntimeError("stop after the first worker")
+
+    args = argparse.Namespace(data_dir=tmp_path, serving_model="als", quick=True, repeats=1)
+    with pytest.raises(RuntimeError, match="stop after the first worker"):
+        serving.measure(FakeRunner(), args)
+    assert seen == [("serving_cold", False)]

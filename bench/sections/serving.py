@@ -11,6 +11,7 @@ file), so one run gives both and their ratio.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -51,6 +52,9 @@ def measure(runner: Runner, args: argparse.Namespace) -> dict:
               "batch_repeats": max(3, args.repeats)}
     print(f"  load_session({args.serving_model!r}) with an empty cache (fit + save) ...",
           flush=True)
+    # The notebooks section's kernels share this cache (notebook 04 caches models): empty it,
+    # or the "cold" session would read a model the notebooks fitted.
+    shutil.rmtree(runner.env["LASTFM_REC_CACHE"], ignore_errors=True)
     cold = runner.work("serving_cold", params, "serving-cold")
     print(f"  recommend latency ({params['calls']} calls) and batched throughput ...",
           flush=True)
