@@ -2,13 +2,14 @@
 executed once, in a background process, while the other tests go on.
 
 Two kinds of run: ``FULL`` (the notebook's own settings on the real data, what the
-real-data tier checks) and ``QUICK`` (the synthetic data set with the small parameters of
-:data:`QUICK`). A test that reads a run is marked ``notebook(kind, name)``; conftest.py
-starts every marked run when the session starts, one at a time, and runs the marked tests
-last, so that the notebooks execute while the rest of the suite does.
+real-data tier checks) and ``QUICK_RUN`` (the synthetic data set with the small parameters
+of :data:`QUICK`). A test that reads a run is marked ``notebook(kind, name)``; conftest.py
+queues every marked run when the session starts, executed one at a time, and runs the
+marked tests last, so that the notebooks execute while the rest of the suite does; a test
+that would wait executes queued runs itself, beside the queue's.
 
 Run as a script (``python notebook_runs.py NOTEBOOK OUT PARAMETERS_JSON``) it executes one
-notebook; the background process is that, so a test that changes the environment
+notebook; every execution is such a process, so a test that changes the environment
 (``monkeypatch.setenv``) cannot reach a kernel started meanwhile.
 """
 
@@ -20,6 +21,7 @@ import os
 import subprocess
 import sys
 import threading
+import warnings
 from collections.abc import Mapping
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -92,9 +94,9 @@ class NotebookRuns:
     def __init__(self, out: Path, synthetic_dir: Path, env: Mapping[str, str]) -> None:
         self.out, self.synthetic_dir, self.env = out, synthetic_dir, dict(env)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notebooks")
-        self._runs: dict[tuple[str, str], Future[Run]] = {}
+        self._runs: dict[tuple[str, str], tuple[dict[str, Any], Future[Run]]] = {}
         self._names: list[str] | None = None
-        self._process: subprocess.Popen | None = None
+        self._processes: set[subprocess.Popen] = set()
         self._closed = False
         self._lock = threading.Lock()
 
@@ -102,12 +104,35 @@ class NotebookRuns:
         """Queue ``name``'s ``kind`` run unless it is queued already."""
         if (kind, name) not in self._runs:
             parameters = self.parameters(kind, name)
-            self._runs[kind, name] = self._worker.submit(self._execute, kind, name, parameters)
+            self._runs[kind, name] = parameters, self._worker.submit(
+                self._execute, kind, name, parameters)
 
     def run(self, kind: str, name: str) -> Run:
-        """The ``kind`` run of ``name``, waiting for it (started now if it was not queued)."""
+        """The ``kind`` run of ``name``, waiting for it (started now if it was not queued).
+
+        Rather than wait for the worker, the caller executes queued runs itself: this one if
+        it is still queued, else the last one queued (the worker takes the first), so that
+        both cores share the last runs.
+        """
+        key = (kind, name)
         self.start(kind, name)
-        return self._runs[kind, name].result()
+        while not self._runs[key][1].done() and any(
+                self._execute_here(queued) for queued in [key, *reversed(list(self._runs))]):
+            pass
+        return self._runs[key][1].result()
+
+    def _execute_here(self, key: tuple[str, str]) -> bool:
+        """Execute the run ``key`` in this thread; False when it is not queued any more."""
+        parameters, queued = self._runs[key]
+        if not queued.cancel():
+            return False
+        done: Future[Run] = Future()
+        self._runs[key] = parameters, done
+        try:
+            done.set_result(self._execute(*key, parameters))
+        except Exception as error:  # kept for every test reading this run
+            done.set_exception(error)
+        return True
 
     def parameters(self, kind: str, name: str) -> dict[str, Any]:
         if kind == FULL:
@@ -122,13 +147,18 @@ class NotebookRuns:
     def synthetic_names(self) -> list[str]:
         """Synthetic artist names by listeners (most first), then name."""
         if self._names is None:
-            from lastfm_rec import load_dataset
-            from lastfm_rec.serving.session import describe_artists
-
-            artists = describe_artists(load_dataset(self.synthetic_dir))
-            self._names = artists.sort_values(["listeners", "name"], ascending=[False, True])[
-                "name"].tolist()
+            self._names = self._synthetic_artists().sort_values(
+                ["listeners", "name"], ascending=[False, True])["name"].tolist()
         return self._names
+
+    def _synthetic_artists(self) -> Any:
+        from lastfm_rec import load_dataset
+        from lastfm_rec.data.hetrec import DataDifferenceWarning
+        from lastfm_rec.serving.session import describe_artists
+
+        with warnings.catch_warnings():  # synthetic data is not the release, by design
+            warnings.simplefilter("ignore", DataDifferenceWarning)
+            return describe_artists(load_dataset(self.synthetic_dir))
 
     def _fill(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -140,15 +170,13 @@ class NotebookRuns:
         return value
 
     def _sheet(self, start: int, stop: int) -> Path:
-        from lastfm_rec import load_dataset
         from lastfm_rec.data.sheets import write_rec_sheet
-        from lastfm_rec.serving.session import describe_artists
 
         path = self.out / "sheets" / f"likes_{start}_{stop}.csv"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            artists = describe_artists(load_dataset(self.synthetic_dir))
-            write_rec_sheet(artists, path, n=50, likes=self.synthetic_names()[start:stop])
+            write_rec_sheet(self._synthetic_artists(), path, n=50,
+                            likes=self.synthetic_names()[start:stop])
         return path
 
     def _execute(self, kind: str, name: str, parameters: dict[str, Any]) -> Run:
@@ -161,12 +189,15 @@ class NotebookRuns:
         with self._lock:
             if self._closed:
                 raise CancelledError(f"{name} ({kind} run): the session ended first")
-            self._process = subprocess.Popen(
+            process = subprocess.Popen(
                 [sys.executable, __file__, str(NOTEBOOKS / name), str(folder),
                  json.dumps(parameters)], env=env, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        printed, _ = self._process.communicate()
-        if self._process.returncode != 0:
+            self._processes.add(process)
+        printed, _ = process.communicate()
+        with self._lock:
+            self._processes.discard(process)
+        if process.returncode != 0:
             raise RuntimeError(f"{name} ({kind} run) failed:\n{printed[-6000:]}")
         return Run(parameters, read_results(folder / name), folder)
 
@@ -177,19 +208,18 @@ class NotebookRuns:
 
         self._worker.shutdown(wait=False, cancel_futures=True)
         with self._lock:
-            self._closed, process = True, self._process
-        if process is not None and process.poll() is None:
-            # The kernel is in a session of its own (and Spark's JVM is its child): end the
-            # whole tree, not only the process that started it.
-            try:
+            self._closed, processes = True, list(self._processes)
+        # The kernel is in a session of its own (and Spark's JVM is its child): end the whole
+        # tree, not only the process that started it.
+        tree = []
+        for process in processes:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 root = psutil.Process(process.pid)
-                tree = [*root.children(recursive=True), root]
-            except psutil.NoSuchProcess:
-                tree = []
-            for member in tree:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    member.kill()
-            psutil.wait_procs(tree, timeout=60)
+                tree += [*root.children(recursive=True), root]
+        for member in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                member.kill()
+        psutil.wait_procs(tree, timeout=60)
         self._worker.shutdown(wait=True)
 
 
