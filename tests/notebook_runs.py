@@ -135,6 +135,7 @@ class NotebookRuns:
         return True
 
     def parameters(self, kind: str, name: str) -> dict[str, Any]:
+        """The parameters injected into ``name`` for a ``kind`` run."""
         if kind == FULL:
             data = real_data_path()
             if data is None:
