@@ -15,6 +15,9 @@ SMALL: dict[str, dict] = {
     "als": {"factors": 3, "regularization": 0.0, "alpha": 1.0},
     "hybrid": {"als__factors": 3, "als__regularization": 0.0, "als__alpha": 1.0},
     "sgd-mf": {"embedding_dim": 4, "num_iterations": 300, "learning_rate": 5.0},
+    # Each Spark iteration is a few jobs, slow whatever the size: 5 sweeps learn the board
+    # (test_spark.py fits 60, and the real data's 15, elsewhere).
+    "spark-als": {"iterations": 5},
 }
 #: Extra -> the module that shows it is installed.
 EXTRA_MODULES = {"spark": "pyspark"}
@@ -30,3 +33,10 @@ def registered() -> list:
         cases.append(pytest.param(name, id=name, marks=pytest.mark.skipif(
             missing, reason=f"{name} needs the {extras.get(name)} extra")))
     return cases
+
+
+def use_extra(name: str, request: pytest.FixtureRequest) -> None:
+    """Set up the session fixture of ``name``'s install extra (``spark``: the one Spark
+    session of the run), which skips without the extra, or fails in CI."""
+    if name in getattr(models, "EXTRAS", {}):
+        request.getfixturevalue(models.EXTRAS[name])

@@ -14,6 +14,7 @@ the ranking-quality assertions they cannot meet by design.
 
 from __future__ import annotations
 
+import copy
 import io
 import warnings
 
@@ -24,7 +25,7 @@ from implicit.evaluation import precision_at_k
 from implicit.recommender_base import ModelFitError as ImplicitModelFitError
 from implicit.recommender_base import RecommenderBase
 from implicit.utils import ParameterWarning
-from model_registry import SMALL, registered
+from model_registry import SMALL, registered, use_extra
 
 from lastfm_rec import models
 from lastfm_rec.models.base import FactorRecommender, ModelFitError, Recommender
@@ -80,9 +81,16 @@ class RecommenderContract:
 
     A test class inheriting it provides a ``name`` fixture (a registered model name); the
     mixin builds the model with ``model_registry.SMALL`` settings, fits it on the
-    checkerboard and runs every case. ``personalised = False`` models skip only the
-    ranking-quality assertions.
+    checkerboard once for the class and runs every case on that fit; only the cases about
+    fitting itself (other inputs, a callback, a poisoned fit) fit again. A case that changes
+    the model works on a copy. ``personalised = False`` models skip only the ranking-quality
+    assertions.
     """
+
+    @pytest.fixture(scope="class", autouse=True)
+    @classmethod
+    def extra(cls, name, request) -> None:
+        use_extra(name, request)
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -242,8 +250,8 @@ class RecommenderContract:
 
     # ------------------------------------------------------------------ fitting
 
-    def test_dtypes_and_formats_fit_alike(self, name, board):
-        reference = fit(name, board).recommend(np.arange(SIZE), board, N=3)[0]
+    def test_dtypes_and_formats_fit_alike(self, name, fitted, board):
+        reference = fitted.recommend(np.arange(SIZE), board, N=3)[0]
         same = fit(name, board.astype(np.float32)).recommend(np.arange(SIZE), board, N=3)[0]
         np.testing.assert_array_equal(reference, same)
         for other in (board.tocoo(), board.tolil()):
@@ -252,8 +260,8 @@ class RecommenderContract:
             np.testing.assert_array_equal(model.recommend(np.arange(SIZE), board, N=3)[0],
                                           reference)
 
-    def test_score_items_is_the_block_recommend_ranks(self, name, board):
-        model = fit(name, board)
+    def test_score_items_is_the_block_recommend_ranks(self, fitted, board):
+        model = fitted
         users = np.arange(6)
         block = model.score_items(users, board[users])
         assert block.shape == (6, SIZE) and block.dtype == np.float64
@@ -278,10 +286,10 @@ class RecommenderContract:
         iteration, elapsed, loss = calls[-1]
         assert isinstance(iteration, int) and elapsed >= 0 and isinstance(loss, float)
 
-    def test_diverged_fit_raises(self, name, board, monkeypatch):
+    def test_diverged_fit_raises(self, name, fitted, board, monkeypatch):
         """NaN left in any learned array ends the fit with ModelFitError (also implicit's)."""
         learned = [v.data if sp.issparse(v) else np.asarray(v)
-                   for v in fit(name, board)._state().values()]
+                   for v in fitted._state().values()]
         if not any(np.issubdtype(v.dtype, np.floating) for v in learned):
             return  # nothing learned (popularity, random)
         model_cls = type(build(name))
@@ -301,8 +309,8 @@ class RecommenderContract:
             model.fit(board, show_progress=False)
         assert isinstance(error.value, ModelFitError)
 
-    def test_partial_fit_users_or_not_implemented(self, name, board):
-        model = fit(name, board)
+    def test_partial_fit_users_or_not_implemented(self, fitted, board):
+        model = copy.deepcopy(fitted)  # partial fits change the model
         try:
             model.partial_fit_users(np.array([SIZE]), board[[4]])  # a new user who plays as 4
         except NotImplementedError:
@@ -312,8 +320,8 @@ class RecommenderContract:
         np.testing.assert_array_equal(model.recommend(SIZE, board[4], N=1)[0],
                                       model.recommend(4, board[4], N=1)[0])
 
-    def test_partial_fit_items_or_not_implemented(self, name, board):
-        model = fit(name, board)
+    def test_partial_fit_items_or_not_implemented(self, fitted, board):
+        model = copy.deepcopy(fitted)
         try:
             model.partial_fit_items(np.array([SIZE]), board.T.tocsr()[[6]])  # a copy of artist 6
         except NotImplementedError:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from implicit.als import AlternatingLeastSquares
 from implicit.evaluation import ranking_metrics_at_k
-from model_registry import registered
+from model_registry import registered, use_extra
 from threadpoolctl import threadpool_limits
 
 from lastfm_rec import models
@@ -72,7 +72,8 @@ def test_on_implicit_itself(split):
 
 
 @pytest.mark.parametrize("name", registered())
-def test_on_every_registered_model(name, split):
+def test_on_every_registered_model(name, split, request):
+    use_extra(name, request)
     train, test = split
     model = models.create(name, **FEWER_STEPS.get(name, {}))
     result = user_code(model, train, test)

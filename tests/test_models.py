@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from model_registry import use_extra
 
 from lastfm_rec import models
 from lastfm_rec.models.als import ALSRecommender, tag_rows
@@ -84,8 +85,7 @@ def train_missing():
 @pytest.fixture(scope="module", params=list(cases()))
 def fitted(request, train_missing):
     name, params = cases()[request.param]
-    if name in models.EXTRAS:
-        request.getfixturevalue(models.EXTRAS[name])  # skips (fails in CI) without the extra
+    use_extra(name, request)
     return models.create(name, **params).fit(train_missing[0])
 
 

@@ -1,41 +1,38 @@
 """Every notebook executed top to bottom on the real data, and its recorded results checked.
 
 The committed notebooks carry their outputs; a fresh execution must record the same results,
-otherwise the committed outputs are stale (refresh them with ``make notebooks``).
+otherwise the committed outputs are stale (refresh them with ``make notebooks``). The
+executions are the session's shared full runs (``notebook_runs``); that the parameters cell
+runs a quick version is checked on the quick runs (``tests/test_notebooks_quick.py``).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
+from notebook_runs import FULL, MAKE_RUN, NOTEBOOKS
 
 from lastfm_rec.models import BEST_MODEL
-from lastfm_rec.reports import SEPARATE, compare_results, execute_notebook, read_results
+from lastfm_rec.reports import compare_results, read_results
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-NOTEBOOK_NAMES = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb") if p.name not in SEPARATE)
-
-pytestmark = [pytest.mark.realdata, pytest.mark.slow]
+pytestmark = [pytest.mark.realdata, pytest.mark.slow,
+              *(pytest.mark.notebook(FULL, name) for name in MAKE_RUN)]
 
 
-@pytest.fixture(scope="session")
-def executed(real_data_dir, tmp_path_factory) -> dict[str, dict[str, Any]]:
+@pytest.fixture(scope="module")
+def executed(real_data_dir, notebooks) -> dict[str, dict[str, Any]]:
     """Results of a fresh execution of every notebook (full parameters, real data)."""
-    out = tmp_path_factory.mktemp("executed")
-    return {name: execute_notebook(NOTEBOOKS / name, out, {"data_dir": str(real_data_dir)},
-                                   html=False).results
-            for name in NOTEBOOK_NAMES}
+    return {name: notebooks.run(FULL, name).results for name in MAKE_RUN}
 
 
 def test_every_notebook_records_results(executed) -> None:
-    assert NOTEBOOK_NAMES[:2] == ["01_data_analysis.ipynb", "02_preprocessing.ipynb"]
+    assert MAKE_RUN[:2] == ["01_data_analysis.ipynb", "02_preprocessing.ipynb"]
     for name, results in executed.items():
         assert results, f"{name} recorded nothing"
 
 
-@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+@pytest.mark.parametrize("name", MAKE_RUN)
 def test_committed_outputs_are_not_stale(executed, name) -> None:
     stored = read_results(NOTEBOOKS / name)
     assert stored, f"{name} is committed without outputs: run `make notebooks`"
@@ -163,11 +160,3 @@ def test_literature_protocol_beats_the_published_social_recommenders(executed) -
     for run, signals in r["literature_signals"].items():
         if signals == "binary" and run != "popularity":
             assert lit[run]["ndcg@10"] >= lit["item-knn"]["ndcg@10"], run
-
-
-def test_parameters_cell_runs_a_quick_version(real_data_dir, tmp_path) -> None:
-    quick = {"data_dir": str(real_data_dir), "iterations": 100, "als_sweeps": 2}
-    results = execute_notebook(NOTEBOOKS / "03_training.ipynb", tmp_path, quick,
-                               html=False).results
-    assert (results["iterations"], results["als_sweeps"]) == (100, 2)
-    assert results["model1_last_total_loss"] < results["model1_first_total_loss"]

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from model_registry import SMALL, registered
+from model_registry import SMALL, registered, use_extra
 
 from lastfm_rec import models
 from lastfm_rec.models.base import Recommender
@@ -57,7 +57,8 @@ def test_every_parameter_is_reported(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_numpy_typed_parameters_survive(name, tmp_path):
+def test_numpy_typed_parameters_survive(name, tmp_path, request):
+    use_extra(name, request)
     changes = numpy_typed_changes(name)
     if not changes:  # nothing to lose (popularity)
         assert models.create(name).get_params() == {}

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from notebook_runs import QUICK_RUN
 
 from lastfm_rec.data.hetrec import load_dataset
 from lastfm_rec.data.matrices import load_study
@@ -23,7 +24,7 @@ from lastfm_rec.evaluation.ranking import evaluate
 from lastfm_rec.evaluation.splits import holdout_split
 from lastfm_rec.models import EXTRAS, create
 from lastfm_rec.models.base import Recommender
-from lastfm_rec.reports import execute_notebook, read_results
+from lastfm_rec.reports import read_results
 from lastfm_rec.serving.cli import main
 from lastfm_rec.serving.session import describe_artists
 from lastfm_rec.spark import als, io, preprocessing, session
@@ -225,12 +226,12 @@ def test_recommend_rejects_a_model_of_other_data(tmp_path, synthetic_dir, capsys
 
 # --------------------------------------------------------------------------- notebook 06
 
-QUICK = {"real_data": False, "scales": [0.05], "factors": 8, "iterations": 3}
-
-
 @pytest.mark.slow
-def test_notebook_runs_with_quick_parameters(spark, tmp_path) -> None:
-    results = execute_notebook(NOTEBOOK, tmp_path, QUICK, html=False).results
+@pytest.mark.notebook(QUICK_RUN, NOTEBOOK.name)
+def test_notebook_runs_with_quick_parameters(spark, notebooks) -> None:
+    """Notebook 06 with ``notebook_runs.QUICK["06"]``; its kernel is a process of its own,
+    with a Spark session of its own (a JVM is not shared between processes)."""
+    results = notebooks.run(QUICK_RUN, NOTEBOOK.name).results
     assert (results["scales"], results["factors"]) == ([0.05], 8)
     assert set(results["ndcg10"]) == {"0.05x spark-als", "0.05x als (implicit)"}
     assert all(value > 0 for value in results["ndcg10"].values())
