@@ -36,9 +36,10 @@ import scipy.sparse as sp
 
 from lastfm_rec.original.tfcompat import tf
 
-#: One more bucket of a :class:`SlotLayout` costs one more fused kernel per step, which
-#: takes about as long as this many padded slots (measured on the HetRec data).
-BUCKET_COST_SLOTS = 2000
+#: One more bucket of a :class:`SlotLayout` costs a few more kernels to compile and to run
+#: each step; on the HetRec data this many padded slots per bucket balanced the two (the
+#: loop then has 1 user and 8 artist buckets and compiles in about a CPU-second).
+BUCKET_COST_SLOTS = 8000
 
 
 @dataclass(frozen=True)
@@ -189,8 +190,8 @@ def _times_small(X: tf.Tensor, G: tf.Tensor) -> tf.Tensor:
 
 def observed_gradient(U: tf.Tensor, V: tf.Tensor, user_partners: Sequence[tf.Tensor],
                       user_values: Sequence[tf.Tensor], artist_partners: Sequence[tf.Tensor],
-                      artist_residuals: Sequence[tf.Tensor], coefficients: tf.Tensor,
-                      gravity: bool) -> tuple[tf.Tensor, tf.Tensor]:
+                      artist_residuals: Sequence[tf.Tensor],
+                      coefficients: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """The gradient (:meth:`Objective.gradients`) at embeddings in layout order, as graph ops.
 
     ``U`` (N+1 rows) and ``V`` (M+1 rows) are in the user and artist layouts' order with a
@@ -217,20 +218,21 @@ def observed_gradient(U: tf.Tensor, V: tf.Tensor, user_partners: Sequence[tf.Ten
         observed_v.append(tf.reduce_sum(residual[:, :, None] * tf.gather(U, partners), axis=1))
         start += partners.shape[0]
     observed_v.append(tf.zeros([V.shape[0] - start, k], V.dtype))
-    grad_u = coefficients[0] * tf.concat(observed_u, 0) + coefficients[1] * U
-    grad_v = coefficients[0] * tf.concat(observed_v, 0) + coefficients[2] * V
-    if gravity:
-        grad_u += coefficients[3] * _times_small(U, tf.matmul(V, V, transpose_a=True))
-        grad_v += coefficients[3] * _times_small(V, tf.matmul(U, U, transpose_a=True))
+    # Gravity is computed even when its coefficient is 0 (0 · finite is exactly 0): models
+    # with and without it then share one compiled loop.
+    grad_u = (coefficients[0] * tf.concat(observed_u, 0) + coefficients[1] * U
+              + coefficients[3] * _times_small(U, tf.matmul(V, V, transpose_a=True)))
+    grad_v = (coefficients[0] * tf.concat(observed_v, 0) + coefficients[2] * V
+              + coefficients[3] * _times_small(V, tf.matmul(U, U, transpose_a=True)))
     return grad_u, grad_v
 
 
 def _descend(U: tf.Tensor, V: tf.Tensor, layout: tuple[Sequence[tf.Tensor], ...],
-             coefficients: tf.Tensor, n_steps: tf.Tensor, learning_rate: tf.Tensor,
-             gravity: bool) -> tuple[tf.Tensor, tf.Tensor]:
+             coefficients: tf.Tensor, n_steps: tf.Tensor,
+             learning_rate: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """``n_steps`` gradient-descent steps from (U, V) in layout order."""
     def body(i: tf.Tensor, U: tf.Tensor, V: tf.Tensor) -> tuple[tf.Tensor, ...]:
-        grad_u, grad_v = observed_gradient(U, V, *layout, coefficients, gravity)
+        grad_u, grad_v = observed_gradient(U, V, *layout, coefficients)
         return i + 1, U - learning_rate * grad_u, V - learning_rate * grad_v
 
     _, U, V = tf.while_loop(lambda i, U, V: i < n_steps, body, [tf.constant(0), U, V],
@@ -300,12 +302,11 @@ class FastDescent:
         """(U, V) after ``n_steps`` steps of size ``learning_rate``."""
         U_l, V_l = self._to_layout(U, V)
         coefficients = self.objective.coefficients(U.dtype)
-        gravity = bool(self.objective.gravity_coeff)
 
         def run() -> tuple[Any, Any]:
             return _DESCEND[self.xla](U_l, V_l, self._layout, coefficients,
                                       tf.constant(n_steps, tf.int32),
-                                      tf.constant(learning_rate, U.dtype), gravity)
+                                      tf.constant(learning_rate, U.dtype))
         return self._from_layout(*_eagerly(run))
 
     def gradients(self, U: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -314,8 +315,7 @@ class FastDescent:
         coefficients = self.objective.coefficients(U.dtype)
 
         def run() -> tuple[Any, Any]:
-            return _GRADIENT(U_l, V_l, *self._layout, coefficients,
-                             bool(self.objective.gravity_coeff))
+            return _GRADIENT(U_l, V_l, *self._layout, coefficients)
         return self._from_layout(*_eagerly(run))
 
 
