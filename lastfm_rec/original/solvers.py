@@ -240,7 +240,8 @@ def _descend(U: tf.Tensor, V: tf.Tensor, layout: tuple[Sequence[tf.Tensor], ...]
     return U, V
 
 
-#: The compiled loop, traced (and compiled) once per process and layout shape.
+#: The loop, traced (and compiled) once per process and layout shape; each shape's program
+#: stays in memory for the life of the process.
 _DESCEND = {True: tf.function(_descend, jit_compile=True, autograph=False),
             False: tf.function(_descend, jit_compile=False, autograph=False)}
 _GRADIENT = tf.function(observed_gradient, autograph=False)
@@ -263,7 +264,8 @@ class FastDescent:
     objective
         The objective to minimise.
     xla
-        Compile the loop with XLA (about five times faster than plain TensorFlow ops).
+        Compile the loop with XLA; ``False`` runs the same ops uncompiled (the fallback if
+        compiling fails, much slower).
 
     The steps are those of the original's ``GradientDescentOptimizer`` on the same loss, up
     to float32 rounding; the same inputs give bitwise-identical outputs on one machine.
