@@ -8,8 +8,7 @@ model: k=10, λ_r=0.2, λ_g=0.5, init_stddev=1, seed 42):
   metrics))`` per step, metrics kept every 100 steps (exactly ``--iterations`` steps here;
   the original ran one extra).
 * ``gradient``: the package's default path, ``CFModel.train`` (the same gradient steps,
-  many per call of one XLA-compiled loop). The loop is compiled once per process and data
-  shape, so the first repeat includes the compilation and the median does not.
+  many per ``Session.run``).
 * ``als``: ``build_model(..., solver="als")``, ``train`` with the default 15 sweeps, and
   separately the time until its total loss first reaches the reference's final loss.
 

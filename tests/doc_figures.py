@@ -336,8 +336,8 @@ TABLES = [
            "NDCG@10": "ndcg10"}, spark_cell),
     Table("docs/performance.md", "Training the original objective",
           {"the original loop (reference, kept in bench/bench_training.py)": 0,
-           "CFModel.train (hand-derived gradient on padded per-user and per-artist blocks, "
-           "many steps per call of one XLA-compiled loop)": 1,
+           "CFModel.train (hand-derived gradient, many steps per session.run in a "
+           "tf.while_loop, XLA-compiled residual)": 1,
            'solver="als" (alternating least squares, 15 sweeps)': 2},
           {"seconds": "seconds", "steps/s": "steps_per_s", "final loss": "final_total_loss",
            "speed-up": "speedup_vs_reference"},

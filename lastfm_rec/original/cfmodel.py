@@ -18,10 +18,9 @@ Solvers (``CFModel.train``):
 
 * ``solver="sgd"``, ``optimizer=None`` (the default): full-batch gradient descent, the
   original's ``GradientDescentOptimizer`` steps, with the gradient derived by hand
-  (``dU = -2/|Ω| R V + 2λ_r/N U + 2λ_g/(NM) U VᵀV``, ``R`` the sparse residual) and run up
-  to 100 steps per call in one XLA-compiled loop
-  (:class:`~lastfm_rec.original.solvers.FastDescent`, compiled once per process and data
-  shape). Same iterates as the original's loop up to float32 rounding, about eight times
+  (``dU = -2/|Ω| R V + 2λ_r/N U + 2λ_g/(NM) U VᵀV``, ``R`` the sparse residual, whose
+  gathers are fused by XLA) and run up to 100 steps per ``Session.run`` inside a
+  ``tf.while_loop``. Same iterates as the original's loop up to float32 rounding, about 6x
   faster on the real data (``bench/bench_training.py``).
 * ``solver="sgd"`` with an ``optimizer`` (any ``tf.compat.v1.train.Optimizer`` class or
   instance): the original's per-step loop (``opt.minimize`` on the loss, one
@@ -30,10 +29,9 @@ Solvers (``CFModel.train``):
   included (numpy/scipy, batched k×k solves); ``num_iterations`` counts sweeps.
 
 Reproducibility: every model has its own ``tf.Graph`` with a graph-level seed and explicit
-op seeds, and its own single-threaded ``Session``; the train/test split is seeded; the fast
-path's compiled loop gives the same bytes for the same inputs. The same seed and data give
-bitwise-identical embeddings, in one process and across processes, on the same machine and
-TensorFlow build (checked by ``tests/test_cfmodel.py``). Importing this
+op seeds, and its own single-threaded ``Session``; the train/test split is seeded. The same
+seed and data give bitwise-identical embeddings, in one process and across processes, on the
+same machine and TensorFlow build (checked by ``tests/test_cfmodel.py``). Importing this
 module (through :mod:`lastfm_rec.original.tfcompat`) sets ``TF_ENABLE_ONEDNN_OPTS=0`` and
 ``TF_CPP_MIN_LOG_LEVEL=1`` unless they are already set (they only take effect if TensorFlow
 was not imported before), so results do not
@@ -71,9 +69,9 @@ from tqdm import tqdm
 from lastfm_rec.data.preprocessing import split_dataframe
 from lastfm_rec.files import ModelFile, ModelFileError, read_model_file, write_model_file
 from lastfm_rec.original.solvers import (
-    FastDescent,
     Objective,
     als_sweeps,
+    fast_gradient_ops,
     per_step_train_op,
 )
 from lastfm_rec.original.tfcompat import tf
@@ -110,7 +108,7 @@ RECORD_EVERY_ALS = 1
 #: ``train()`` defaults: gradient steps for "sgd", sweeps for "als".
 DEFAULT_ITERATIONS = {"sgd": 100, "als": 15}
 SOLVERS = ("sgd", "als")
-#: Compile the fast gradient path's loop with XLA (falls back if it fails).
+#: Compile the residual of the fast gradient path with XLA (falls back if it fails).
 USE_XLA = True
 
 #: The original notebook's two models, trained for :data:`ORIGINAL_ITERATIONS` steps at
@@ -254,7 +252,7 @@ class CFModel:
         self._embeddings: dict[str, np.ndarray | None] = {k: None for k in embedding_vars}
         self._session: tf.Session | None = None
         self._objective = objective
-        self._fast_descent: FastDescent | None = None
+        self._fast_ops: tuple[Any, Any, Any, bool] | None = None
         self._assign_ops: tuple[dict[str, Any], Any] | None = None
         self.solver = solver
         self.hyperparameters: dict[str, Any] = dict(hyperparameters or {})
@@ -388,7 +386,7 @@ class CFModel:
         plot_results
             Draw the recorded history with matplotlib, one subplot per metrics dict.
         optimizer
-            ``None``: gradient descent on the fast compiled path. Otherwise a
+            ``None``: gradient descent on the fast in-graph path. Otherwise a
             ``tf.compat.v1.train.Optimizer`` class (called with ``learning_rate``) or
             instance, run by the original's per-step loop.
         fast
@@ -428,50 +426,54 @@ class CFModel:
                     else self._per_step_runner(optimizer, learning_rate))
             record_every = RECORD_EVERY_SGD
 
-        if not self._history_rows or self._history_rows[-1]["iteration"] != self.iteration:
-            results = self._evaluate()
-        else:
-            results = self._last_results
-        end = self.iteration + num_iterations
-        bar = tqdm(total=num_iterations, disable=not show_progress, leave=True,
-                   unit="sweep" if self.solver == "als" else "step")
-        bar.set_postfix(self._postfix())
-        try:
-            while self.iteration < end:
-                target = min((self.iteration // record_every + 1) * record_every, end)
-                step(target - self.iteration)
-                bar.update(target - self.iteration)
-                self.iteration = target
+        with self.graph.as_default():
+            if not self._history_rows or self._history_rows[-1]["iteration"] != self.iteration:
                 results = self._evaluate()
-                bar.set_postfix(self._postfix())
-        finally:
-            bar.close()
-        self._read_embeddings()
+            else:
+                results = self._last_results
+            end = self.iteration + num_iterations
+            bar = tqdm(total=num_iterations, disable=not show_progress, leave=True,
+                       unit="sweep" if self.solver == "als" else "step")
+            bar.set_postfix(self._postfix())
+            try:
+                while self.iteration < end:
+                    target = min((self.iteration // record_every + 1) * record_every, end)
+                    step(target - self.iteration)
+                    bar.update(target - self.iteration)
+                    self.iteration = target
+                    results = self._evaluate()
+                    bar.set_postfix(self._postfix())
+            finally:
+                bar.close()
+            self._read_embeddings()
         if plot_results:
             self.plot()
         return [dict(group) for group in results]
 
     def _fast_runner(self, learning_rate: float) -> Callable[[int], None]:
-        """Run n gradient-descent steps in one call of the compiled loop
-        (:class:`~lastfm_rec.original.solvers.FastDescent`) and store the result; if XLA
-        fails, use plain TensorFlow ops."""
-        if self._fast_descent is None:
-            self._fast_descent = FastDescent(self._objective, xla=USE_XLA)
+        """Run n gradient-descent steps in one ``Session.run``
+        (:func:`~lastfm_rec.original.solvers.fast_gradient_ops`); if XLA fails, rebuild without
+        it."""
+        if self._fast_ops is None:
+            self._fast_ops = self._build_fast_ops(xla=USE_XLA)
 
         def run(n: int) -> None:
-            values = self._session.run(self._embedding_vars)
+            n_steps, rate, op, xla = self._fast_ops
             try:
-                U, V = self._fast_descent(values["u_id"], values["a_id"], n, learning_rate)
+                self._session.run(op, {n_steps: n, rate: learning_rate})
             except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError,
                     tf.errors.NotFoundError, tf.errors.InternalError) as error:
-                if not self._fast_descent.xla:
+                if not xla:
                     raise
+                # The loop failed before assigning anything: redo it without XLA.
                 warnings.warn(f"XLA compilation failed, using plain TensorFlow ops: {error}",
                               RuntimeWarning, stacklevel=2)
-                self._fast_descent = FastDescent(self._objective, xla=False)
-                U, V = self._fast_descent(values["u_id"], values["a_id"], n, learning_rate)
-            self._assign_embeddings({"u_id": U, "a_id": V})
+                self._fast_ops = self._build_fast_ops(xla=False)
+                run(n)
         return run
+
+    def _build_fast_ops(self, xla: bool) -> tuple[Any, Any, Any, bool]:
+        return fast_gradient_ops(self.graph, self._embedding_vars, self._objective, xla)
 
     def _per_step_runner(self, optimizer: Any, learning_rate: float) -> Callable[[int], None]:
         """The original's loop (:func:`~lastfm_rec.original.solvers.per_step_train_op`)."""
