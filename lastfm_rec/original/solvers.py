@@ -19,8 +19,9 @@ residual a seventh. Two rewrites compiled more of the step with XLA and were mea
 against it: the whole loop in one XLA program, with the sums over each user's and each
 artist's entries as padded dense reductions (XLA compiles scatter-adds and long reductions
 poorly), and the gravity, regularisation and update terms in a second XLA kernel. Each saved
-at most 10% of a step's CPU time, and each added 0.3–1 s of compilation per model, which a
-2,000-step run does not win back. A step's arrays fit in cache; what remains is kernel and
+at most 10% of a step's CPU time and added compilation (a CPU-second per process and data
+shape for the whole loop, 0.3–0.5 s per model for the second kernel) that a 2,000-step run
+does not win back. A step's arrays fit in cache; what remains is kernel and
 gather overhead that these tools do not remove.
 """
 
