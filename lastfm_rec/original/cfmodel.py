@@ -20,7 +20,7 @@ Solvers (``CFModel.train``):
   original's ``GradientDescentOptimizer`` steps, with the gradient derived by hand
   (``dU = -2/|Ω| R V + 2λ_r/N U + 2λ_g/(NM) U VᵀV``, ``R`` the sparse residual, whose
   gathers are fused by XLA) and run up to 100 steps per ``Session.run`` inside a
-  ``tf.while_loop``. Same iterates as the original's loop up to float32 rounding, about 5x
+  ``tf.while_loop``. Same iterates as the original's loop up to float32 rounding, about 6x
   faster on the real data (``bench/bench_training.py``).
 * ``solver="sgd"`` with an ``optimizer`` (any ``tf.compat.v1.train.Optimizer`` class or
   instance): the original's per-step loop (``opt.minimize`` on the loss, one
@@ -226,8 +226,6 @@ class CFModel:
         ``"sgd"`` (gradient steps) or ``"als"`` (alternating least squares sweeps).
     hyperparameters
         What :func:`build_model` was called with (saved with the model).
-    train_sparse
-        The training ``tf.SparseTensor`` in the graph (used with ``objective``).
 
     Attributes
     ----------
@@ -243,8 +241,7 @@ class CFModel:
     def __init__(self, embedding_vars: Mapping[str, Any], loss: Any,
                  metrics: Sequence[Mapping[str, Any]] | None = None, *,
                  objective: Objective | None = None, solver: str = "sgd",
-                 hyperparameters: Mapping[str, Any] | None = None,
-                 train_sparse: tf.SparseTensor | None = None) -> None:
+                 hyperparameters: Mapping[str, Any] | None = None) -> None:
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
         if solver == "als" and objective is None:
@@ -255,7 +252,6 @@ class CFModel:
         self._embeddings: dict[str, np.ndarray | None] = {k: None for k in embedding_vars}
         self._session: tf.Session | None = None
         self._objective = objective
-        self._train_sparse = train_sparse
         self._fast_ops: tuple[Any, Any, Any, bool] | None = None
         self._assign_ops: tuple[dict[str, Any], Any] | None = None
         self.solver = solver
@@ -477,8 +473,7 @@ class CFModel:
         return run
 
     def _build_fast_ops(self, xla: bool) -> tuple[Any, Any, Any, bool]:
-        return fast_gradient_ops(self.graph, self._embedding_vars, self._objective,
-                                 self._train_sparse, xla)
+        return fast_gradient_ops(self.graph, self._embedding_vars, self._objective, xla)
 
     def _per_step_runner(self, optimizer: Any, learning_rate: float) -> Callable[[int], None]:
         """The original's loop (:func:`~lastfm_rec.original.solvers.per_step_train_op`)."""
@@ -674,7 +669,6 @@ def build_model(ratings: pd.DataFrame, embedding_dim: int = 3,
         "data_fingerprint": _fingerprint(ratings),
     }
     model = CFModel({"u_id": U, "a_id": V}, total_loss, [losses, loss_components],
-                    objective=objective, solver=solver, hyperparameters=hyperparameters,
-                    train_sparse=A_train)
+                    objective=objective, solver=solver, hyperparameters=hyperparameters)
     model.train_ratings, model.test_ratings = train, test
     return model

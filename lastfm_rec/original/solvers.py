@@ -11,6 +11,18 @@ Each works on the graph, variables and :class:`Objective` of a model made by
 :func:`lastfm_rec.original.cfmodel.build_model`; :class:`lastfm_rec.original.cfmodel.CFModel`
 keeps the session, history and progress bar and calls these. TensorFlow comes from
 :mod:`lastfm_rec.original.tfcompat` (its environment defaults).
+
+How fast the gradient path can be here (HetRec data, k = 10, about 10 MFLOP a step, one
+thread; ``bench/bench_training.py``, CPU time per step): a step costs about 1.4 ms, of which
+the two sparse-dense products take a third, the gravity products a quarter, the fused
+residual a seventh. Two rewrites compiled more of the step with XLA and were measured
+against it: the whole loop in one XLA program, with the sums over each user's and each
+artist's entries as padded dense reductions (XLA compiles scatter-adds and long reductions
+poorly), and the gravity, regularisation and update terms in a second XLA kernel. Each saved
+at most 10% of a step's CPU time and added compilation (a CPU-second per process and data
+shape for the whole loop, 0.3–0.5 s per model for the second kernel) that a 2,000-step run
+does not win back. A step's arrays fit in cache; what remains is kernel and
+gather overhead that these tools do not remove.
 """
 
 from __future__ import annotations
@@ -56,7 +68,7 @@ class Objective:
             (self.values.astype(np.float64), (self.indices[:, 0], self.indices[:, 1])),
             shape=(self.n_users, self.n_artists))
 
-    def gradients(self, U: tf.Tensor, V: tf.Tensor, train: tf.SparseTensor,
+    def gradients(self, U: tf.Tensor, V: tf.Tensor,
                   residual_fn: Callable[..., tf.Tensor] | None = None
                   ) -> tuple[tf.Tensor, tf.Tensor]:
         """Hand-derived gradient of the objective at (U, V), built as graph ops.
@@ -67,12 +79,16 @@ class Objective:
             dV = -2/|Ω| RᵀU  + 2λ_r/M V + 2λ_g/(NM) V (UᵀU)
 
         ``residual_fn(U, V, rows, cols, values)`` computes the residual values (default:
-        :func:`observed_residual`; the fast path passes an XLA-compiled version of it).
+        :func:`observed_residual`; the fast path passes an XLA-compiled version of it). The
+        entries are the objective's, as constants (slicing the index columns of the graph's
+        sparse tensor took about 5% of every step).
         """
         n, m = float(self.n_users), float(self.n_artists)
         residual_fn = residual_fn or observed_residual
-        values = residual_fn(U, V, train.indices[:, 0], train.indices[:, 1], train.values)
-        residual = tf.SparseTensor(train.indices, values, train.dense_shape)
+        values = residual_fn(U, V, tf.constant(self.indices[:, 0]),
+                             tf.constant(self.indices[:, 1]), tf.constant(self.values))
+        residual = tf.SparseTensor(tf.constant(self.indices), values,
+                                   [self.n_users, self.n_artists])
         c_obs = -2. / self.n_observed
         grad_u = (c_obs * tf.sparse.sparse_dense_matmul(residual, V)
                   + (2. * self.regularization_coeff / n) * U)
@@ -121,7 +137,7 @@ def als_half_step(ratings: sp.csr_matrix, pattern: sp.csr_matrix, fixed: np.ndar
 
 
 def fast_gradient_ops(graph: tf.Graph, embedding_vars: Mapping[str, Any], objective: Objective,
-                      train_sparse: tf.SparseTensor, xla: bool) -> tuple[Any, Any, Any, bool]:
+                      xla: bool) -> tuple[Any, Any, Any, bool]:
     """Ops that run ``n_steps`` gradient-descent steps in one ``Session.run``.
 
     The residual on the observed entries (two gathers, a product and a row sum) is compiled
@@ -141,7 +157,7 @@ def fast_gradient_ops(graph: tf.Graph, embedding_vars: Mapping[str, Any], object
         residual_fn = tf.function(observed_residual, jit_compile=True) if xla else None
 
         def body(i: tf.Tensor, U: tf.Tensor, V: tf.Tensor) -> tuple[Any, ...]:
-            grad_u, grad_v = objective.gradients(U, V, train_sparse, residual_fn)
+            grad_u, grad_v = objective.gradients(U, V, residual_fn)
             return i + 1, U - rate * grad_u, V - rate * grad_v
 
         _, U_new, V_new = tf.while_loop(
