@@ -43,9 +43,9 @@ LAB_OPTIONS := --ServerApp.root_dir=. --ContentsManager.preferred_dir=notebooks
 lab: data
 	@$(VENV)/bin/jupyter lab $(LAB_OPTIONS) $(if $(filter 0,$(shell id -u)),--allow-root)
 
-# Notebook 06 (Spark against implicit at 1x and 10x synthetic data, about 5 minutes).
+# Notebook 07 (Spark against implicit at 1x and 10x synthetic data, about 5 minutes).
 run-spark: data install-spark
-	@$(PY) -m lastfm_rec.reports notebooks --only 06 --out reports
+	@$(PY) -m lastfm_rec.reports notebooks --only 07 --out reports
 
 # Refresh the outputs stored in the committed notebooks (after a library change).
 notebooks: data

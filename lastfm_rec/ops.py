@@ -1,6 +1,7 @@
 """Numeric primitives shared by every layer: the CSR check, top-N selection, row
-normalisation, reuse of costly results within a block (:func:`reuse_results`) and the
-timing of heavy calls (:func:`profiled`).
+normalisation, reuse of costly results within a block (:func:`reuse_results`), the
+threads of the heavy solvers (:func:`solver_threads`) and the timing of heavy calls
+(:func:`profiled`).
 
 One definition of each, used by the models, the evaluation, ``recommend`` and the service,
 so a ranking or a cosine means the same thing everywhere. Imports nothing from the package
@@ -64,6 +65,23 @@ def profiled(label: str) -> Iterator[None]:
             os.write(descriptor, (line + "\n").encode())
         finally:
             os.close(descriptor)
+
+
+def solver_threads() -> int:
+    """Threads for a heavy solver (EASE's dense solve, ALS): at most 2, and never more than
+    the process was given (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS`` and the like).
+
+    Both solvers give the same bytes with one thread or two (each output is computed by one
+    thread in a fixed order); beyond two they gain little at this data size. On a loaded
+    machine a second thread the process was not given more than doubled the wall time of
+    EASE's solve (measured: 1 thread 4.9 s, 2 threads 10-19 s, load average 6-8 on 2 cores),
+    hence the limit from the environment.
+    """
+    from threadpoolctl import threadpool_info
+
+    given = [pool["num_threads"] for pool in threadpool_info()
+             if pool["user_api"] in ("blas", "openmp")]
+    return max(1, min([2, *given, os.cpu_count() or 1]))
 
 
 @contextmanager

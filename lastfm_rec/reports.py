@@ -7,7 +7,8 @@ stored in the notebook's outputs under :data:`RESULTS_MIME`, where :func:`read_r
 them again. Each executed notebook also carries, in its metadata, the machine it ran on
 (:func:`machine_info`: CPU model, BLAS library and kernel, package versions), since float
 results agree bit for bit only on one CPU and build. ``python -m lastfm_rec.reports notebooks
---out reports`` is what ``make run`` calls.
+--out reports`` is what ``make run`` calls: it runs two notebooks at a time on a 2-core
+machine (:func:`run_notebooks`), each kernel on one core.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ MACHINE_KEY = "lastfm_rec_machine"
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
 #: Notebooks left out of a whole-folder run: they have their own make target (run-spark).
-SEPARATE = ("06_scaling_out.ipynb",)
+SEPARATE = ("07_scaling_out.ipynb",)
 
 
 def plot_history(history: Any, groups: list[list[str]], xlabel: str = "iteration") -> None:
@@ -319,8 +320,58 @@ def execute_notebook(path: str | os.PathLike, out_dir: str | os.PathLike,
     return ExecutedNotebook(executed, html_path, read_results(notebook), seconds)
 
 
+#: Environment variables that set a process's BLAS/OpenMP threads.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def default_jobs() -> int:
+    """Notebooks run at once by default: one per core, at most two (two lanes already keep
+    both cores of the 2-core machine busy; more would only share them)."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _share_cores(jobs: int) -> None:
+    """Give each of ``jobs`` concurrent kernels its share of the cores (threads the user
+    set are kept): two kernels each running two BLAS threads on two cores slow each other
+    down far more than they gain."""
+    if jobs > 1:
+        share = str(max(1, (os.cpu_count() or 1) // jobs))
+        for name in THREAD_VARIABLES:
+            os.environ.setdefault(name, share)
+
+
+def _run_one(path: Path, out: Path, html: bool, jobs: int) -> ExecutedNotebook:
+    _share_cores(jobs)
+    return execute_notebook(path, out, html=html)
+
+
+def run_notebooks(paths: list[Path], out: Path, html: bool = True, jobs: int = 1
+                  ) -> Iterator[ExecutedNotebook]:
+    """Execute ``paths`` into ``out``, ``jobs`` at a time, yielding each as it finishes.
+
+    With more than one job each notebook runs in a worker process of its own (its kernel
+    inherits the worker's thread settings, :func:`_share_cores`), and the notebooks start
+    from the last name: later notebooks are the longer ones, so the longest starts first
+    and the short ones fill the other lane. A failed notebook's error is raised once the
+    notebooks already running have finished.
+    """
+    if jobs <= 1 or len(paths) <= 1:
+        for path in paths:
+            yield execute_notebook(path, out, html=html)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    context = multiprocessing.get_context("spawn")  # no zmq state copied into the workers
+    with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=context) as pool:
+        futures = [pool.submit(_run_one, path, out, html, jobs)
+                   for path in sorted(paths, reverse=True)]
+        for future in as_completed(futures):
+            yield future.result()
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Execute every notebook in a folder, in name order, into HTML reports."""
+    """Execute every notebook in a folder into HTML reports, two at a time on two cores."""
     parser = argparse.ArgumentParser(prog="python -m lastfm_rec.reports",
                                      description=main.__doc__)
     parser.add_argument("notebooks", type=Path, help="folder of .ipynb files")
@@ -329,7 +380,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="names (or prefixes) of notebooks to run, e.g. 01 03")
     parser.add_argument("--no-html", dest="html", action="store_false",
                         help="write only the executed notebooks")
+    parser.add_argument("--jobs", type=int, default=default_jobs(),
+                        help="notebooks executed at once (default: %(default)s, one per core "
+                             "up to two)")
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
     paths = sorted(args.notebooks.glob("*.ipynb"))
     if args.only:
         paths = [p for p in paths if any(p.name.startswith(o) for o in args.only)]
@@ -339,10 +395,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no notebooks found in {args.notebooks}", file=sys.stderr)
         return 2
     total = time.perf_counter()
-    for path in paths:
-        print(f"{path.name} ...", end="", flush=True)
-        done = execute_notebook(path, args.out, html=args.html)
-        print(f" {done.seconds:.1f} s -> {done.html or done.notebook}", flush=True)
+    if args.jobs > 1 and len(paths) > 1:
+        print(f"running {len(paths)} notebooks, {min(args.jobs, len(paths))} at a time ...",
+              flush=True)
+    for done in run_notebooks(paths, args.out, html=args.html, jobs=args.jobs):
+        print(f"{done.notebook.name} ... {done.seconds:.1f} s -> {done.html or done.notebook}",
+              flush=True)
     print(f"{len(paths)} notebooks in {time.perf_counter() - total:.1f} s; "
           f"reports in {args.out.resolve()}")
     return 0

@@ -206,7 +206,7 @@ def published(name: str, metric: str) -> Source | None:
     from lastfm_rec.evaluation.literature import PUBLISHED
 
     if metric == "ndcg@10":
-        return recorded("05", "published_ndcg10", name)
+        return recorded("06", "published_ndcg10", name)
     if metric not in PUBLISHED[name]:
         return None
     return constant(f"literature.PUBLISHED[{name!r}][{metric!r}]",
@@ -216,7 +216,7 @@ def published(name: str, metric: str) -> Source | None:
 def literature_cell(row: str, metric: str) -> Source | None:
     if row in PUBLISHED_ROWS.values():
         return None if metric == "ndcg@10 sd" else published(row, metric)
-    return recorded("05", "literature", row, metric)
+    return recorded("06", "literature", row, metric)
 
 
 def tuned_validation(inputs: str, model: str) -> Source:
@@ -237,7 +237,8 @@ NOTEBOOKS = {"01 data analysis": "01_data_analysis.ipynb",
              "02 preprocessing": "02_preprocessing.ipynb", "03 training": "03_training.ipynb",
              "04 recommendations": "04_recommendations.ipynb",
              "05 ranking evaluation": "05_ranking_evaluation.ipynb",
-             "06 scaling out (make run-spark, not part of make run)": "06_scaling_out.ipynb"}
+             "06 literature protocol": "06_literature_protocol.ipynb",
+             "07 scaling out (make run-spark, not part of make run)": "07_scaling_out.ipynb"}
 GROWTH_TIME = {"load": "seconds", "fit_implicit": "seconds", "fit_cf": "seconds",
                "recommend": "ms_per_user"}
 
@@ -265,8 +266,8 @@ def spark_cell(row: tuple[str, str], column: str) -> Source:
     if data == "real":
         if column == "rows":
             return recorded("01", "shapes", "user_artists", 0)
-        return recorded("06", f"real_{column}", engine)
-    return recorded("06", column, f"{data} {engine}")
+        return recorded("07", f"real_{column}", engine)
+    return recorded("07", column, f"{data} {engine}")
 
 
 SERVING = {
@@ -314,7 +315,7 @@ TABLES = [
           {**LITERATURE_ROWS, **PUBLISHED_ROWS}, LITERATURE_METRICS, literature_cell),
     Table("docs/results.md", "Per split", LITERATURE_ROWS,
           {f"seed {seed}": i for i, seed in enumerate((0, 1, 2))},
-          lambda model, i: recorded("05", "literature_per_seed", model, i)),
+          lambda model, i: recorded("06", "literature_per_seed", model, i)),
     Table("docs/results.md", "Ablation",
           {"ease (play counts, per-user holdout)": ("plays", "ease"),
            "als (play counts)": ("plays", "als"),
@@ -359,8 +360,8 @@ BEST = recorded("05", "test", "hybrid", "ndcg@10")
 ALS = recorded("05", "test", "als", "ndcg@10")
 PLAIN_ALS = recorded("05", "test", "plain-als", "ndcg@10")
 POPULARITY = recorded("05", "test", "popularity", "ndcg@10")
-LIT_BEST = recorded("05", "literature", "hybrid (all signals)", "ndcg@10")
-LIT_SD = recorded("05", "literature", "hybrid (all signals)", "ndcg@10 sd")
+LIT_BEST = recorded("06", "literature", "hybrid (all signals)", "ndcg@10")
+LIT_SD = recorded("06", "literature", "hybrid (all signals)", "ndcg@10 sd")
 N_USERS = measured("serving", "cold", "n_users")
 N_ARTISTS = recorded("01", "shapes", "artists", 0)
 N_ROWS = recorded("01", "shapes", "user_artists", 0)
@@ -370,10 +371,10 @@ SEED = recorded("05", "seed")
 
 def spark_vs_implicit(data: str) -> Source:
     if data == "real":
-        return percent_apart(recorded("06", "real_ndcg10", "spark-als"),
-                             recorded("06", "real_ndcg10", "als (implicit)"))
-    return percent_apart(recorded("06", "ndcg10", f"{data} spark-als"),
-                         recorded("06", "ndcg10", f"{data} als (implicit)"))
+        return percent_apart(recorded("07", "real_ndcg10", "spark-als"),
+                             recorded("07", "real_ndcg10", "als (implicit)"))
+    return percent_apart(recorded("07", "ndcg10", f"{data} spark-als"),
+                         recorded("07", "ndcg10", f"{data} als (implicit)"))
 
 
 def recbole(name: str) -> Source:
@@ -402,9 +403,9 @@ PROSE = [
     Prose("README.md", r"popularity baseline \({n}\)", POPULARITY),
     Prose("README.md", r"\*\*{n} ± [\d.]+\*\*", LIT_BEST),
     Prose("README.md", r"\*\*[\d.]+ ± {n}\*\*", LIT_SD),
-    Prose("README.md", r"against {n} for SocialLGN", recorded("05", "published_ndcg10",
+    Prose("README.md", r"against {n} for SocialLGN", recorded("06", "published_ndcg10",
                                                               "SocialLGN")),
-    Prose("README.md", r"and {n} for MHCN", recorded("05", "published_ndcg10", "MHCN")),
+    Prose("README.md", r"and {n} for MHCN", recorded("06", "published_ndcg10", "MHCN")),
     Prose("README.md", r"Held-out listens of {n} users", USERS_EVALUATED),
     Prose("docs/results.md", r"held out \(seed {n}\)", SEED),
     Prose("docs/results.md", r"and {n} users evaluated", USERS_EVALUATED),
@@ -415,7 +416,7 @@ PROSE = [
     Prose("docs/results.md", r"{n} \(ease\)", tuned_validation("plays", "ease")),
     Prose("docs/results.md", r"\({n} evaluated\)", recorded("05", "new_users_evaluated")),
     Prose("docs/results.md", r"all {n} rows", N_ROWS),
-    Prose("docs/results.md", r"\({n} users with test rows", recorded("05", "literature_users")),
+    Prose("docs/results.md", r"\({n} users with test rows", recorded("06", "literature_users")),
     *(Prose("docs/results.md", rf"{{n}} for {name}", recbole(name))
       for name in ("LightGCN", "MHCN", "SEPT", "NGCF")),
     Prose("docs/original.md", r"so {n}% of tag", scaled(recorded("02", "misaligned_share"),
@@ -431,14 +432,14 @@ PROSE = [
     Prose("docs/original.md", r"against {n} for a random order",
           recorded("05", "test", "random", "ndcg@10")),
     Prose("docs/reproducibility.md", r"the split: {n};", SEED),
-    *(Prose("docs/reproducibility.md", pattern, recorded("05", "literature_seeds", i))
+    *(Prose("docs/reproducibility.md", pattern, recorded("06", "literature_seeds", i))
       for i, pattern in enumerate((r"splits: {n},", r"splits: \d+, {n} and",
                                    r"splits: \d+, \d+ and {n};"))),
-    Prose("docs/spark.md", r"\({n} rows trimmed", recorded("06", "preprocessing",
+    Prose("docs/spark.md", r"\({n} rows trimmed", recorded("07", "preprocessing",
                                                           "rows_removed")),
-    Prose("docs/spark.md", r"trimmed at {n},", recorded("06", "preprocessing", "threshold")),
-    Prose("docs/spark.md", r", {n} left\)", recorded("06", "preprocessing", "rows_left")),
-    *(Prose("docs/spark.md", pattern, recorded("06", key)) for key, pattern in (
+    Prose("docs/spark.md", r"trimmed at {n},", recorded("07", "preprocessing", "threshold")),
+    Prose("docs/spark.md", r", {n} left\)", recorded("07", "preprocessing", "rows_left")),
+    *(Prose("docs/spark.md", pattern, recorded("07", key)) for key, pattern in (
         ("factors", r"\({n} factors, \d+ iterations\)"),
         ("iterations", r"factors, {n} iterations\)"),
         ("spark_regularization", r"`regParam` was {n}"),
@@ -450,15 +451,15 @@ PROSE = [
         ("implicit_regularization", r"`implicit` `regularization` {n}:"),
         ("session_seconds", r"session started in {n} s"),
     )),
-    Prose("docs/spark.md", r"Spark took {n} s", recorded("06", "preprocessing",
+    Prose("docs/spark.md", r"Spark took {n} s", recorded("07", "preprocessing",
                                                         "spark_seconds")),
     Prose("docs/spark.md", r"within {n}% of each other", spark_vs_implicit("real")),
     Prose("docs/spark.md", r"Spark was {n}% lower at 1×", spark_vs_implicit("1x")),
     Prose("docs/spark.md", r"and {n}% higher at 10×", spark_vs_implicit("10x")),
     Prose("docs/spark.md", r"user–artist pairs\) at {n} GiB",
-          recorded("06", "outlook_gib", "LFM-1b (user-artist pairs)", "implicit GiB")),
+          recorded("07", "outlook_gib", "LFM-1b (user-artist pairs)", "implicit GiB")),
     Prose("docs/spark.md", r"and Spark's at {n} GiB",
-          recorded("06", "outlook_gib", "LFM-1b (user-artist pairs)", "spark GiB")),
+          recorded("07", "outlook_gib", "LFM-1b (user-artist pairs)", "spark GiB")),
     Prose("docs/performance.md", r"k = {n},", measured("training", "model", "embedding_dim")),
     Prose("docs/performance.md", r"λ_r = {n},",
           measured("training", "model", "regularization_coeff")),
@@ -482,7 +483,7 @@ PROSE = [
 #: rule that every number in a covered file is checked.
 NOT_RESULTS = [
     r"[Nn]otebooks? \d+(?:[–-]\d+)?(?: and \d+)?",  # which notebook
-    r"notebooks 01–05", r"Python 3\.11\+", r"`implicit` 0\.7", r"HetRec 2011", r"Java 17",
+    r"notebooks 01–0[56]", r"Python 3\.11\+", r"`implicit` 0\.7", r"HetRec 2011", r"Java 17",
     r"\d+% (?:of each user's artists|of the users|held out)", r"80/20", r"8:1:1",
     r"the 250 artists", r"about 2\.5 MB", r"exit status \d+", r"with status 130",
     r"(?:k|λ_r|λ_g) = \d+(?:\.\d+)?", r"`init_stddev` 1", r"default 0\.99",

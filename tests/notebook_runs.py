@@ -31,7 +31,7 @@ from typing import Any
 from lastfm_rec.reports import SEPARATE
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-#: The notebooks of ``make run`` (06 needs the Spark extra: tests/test_spark.py runs it).
+#: The notebooks of ``make run`` (07 needs the Spark extra: tests/test_spark.py runs it).
 MAKE_RUN = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb") if p.name not in SEPARATE)
 FULL, QUICK_RUN = "full", "quick"
 DATA_ENV = "LASTFM_REC_DATA"
@@ -59,7 +59,8 @@ QUICK: dict[str, dict[str, Any]] = {
            "pop_query": Artist(0), "map_labels": [Artist(4)], "map_min_listeners": 10,
            "best_k": 5},
     "05": {},
-    "06": {"real_data": False, "scales": [0.05], "factors": 8, "iterations": 3},
+    "06": {},
+    "07": {"real_data": False, "scales": [0.05], "factors": 8, "iterations": 3},
 }
 
 

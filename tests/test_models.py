@@ -3,6 +3,7 @@ matrix, as the ``implicit`` library tests its models, plus the registry and erro
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -350,15 +351,34 @@ def test_als_with_tags_learns_from_them_and_keeps_one_row_per_user() -> None:
         ALSRecommender(**small, item_tags=tags[:19], tag_weight=1.0).fit(plays)
 
 
-def test_the_ease_solve_never_takes_more_blas_threads_than_it_was_given() -> None:
+def test_solvers_never_take_more_threads_than_they_were_given() -> None:
     from threadpoolctl import threadpool_limits
 
-    from lastfm_rec.models import ease as ease_module
+    from lastfm_rec.ops import solver_threads
 
-    with threadpool_limits(1, "blas"):
-        assert ease_module._solve_threads() == 1
-    with threadpool_limits(2, "blas"):
-        assert ease_module._solve_threads() == 2
+    with threadpool_limits(1):
+        assert solver_threads() == 1
+    with threadpool_limits(2):
+        assert solver_threads() == min(2, os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize("factors", [8, 64])
+def test_als_gives_the_same_bytes_on_one_thread_and_two(factors: int) -> None:
+    from threadpoolctl import threadpool_limits
+
+    plays = sp.random(300, 200, density=0.05, format="csr",
+                      random_state=np.random.default_rng(7))
+    plays.data = np.ceil(plays.data * 50)
+    fits = []
+    for threads in (1, 2):
+        with threadpool_limits(threads):
+            model = ALSRecommender(factors=factors, iterations=5).fit(plays)
+            assert model._implicit_model().num_threads == min(threads, os.cpu_count() or 1)
+            fits.append((model.user_factors.copy(), model.item_factors.copy(),
+                         model.recommend(np.arange(10), plays[:10], N=5,
+                                         recalculate_user=True)))
+    for one, two in zip(*fits, strict=True):
+        np.testing.assert_array_equal(one, two)
 
 
 def test_a_reused_als_fit_folds_new_users_in() -> None:

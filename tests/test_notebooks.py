@@ -145,7 +145,7 @@ def test_ranking_evaluation_meets_its_targets(executed) -> None:
 
 
 def test_literature_protocol_beats_the_published_social_recommenders(executed) -> None:
-    r = executed["05_ranking_evaluation.ipynb"]
+    r = executed["06_literature_protocol.ipynb"]
     lit, seeds = r["literature"], r["literature_seeds"]
     assert len(seeds) >= 3 and r["literature_users"] > 1800
     assert all(len(values) == len(seeds) for values in r["literature_per_seed"].values())

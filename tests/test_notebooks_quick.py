@@ -5,7 +5,7 @@ notebook; ``tests/test_notebooks.py`` is the real-data tier that checks the figu
 notebook added to ``notebooks/`` is covered by the glob; give it an entry in
 ``notebook_runs.QUICK``. The runs are the session's shared ones (``notebook_runs``).
 
-A notebook whose quick parameters are only the data (01, 05) runs the very cells and
+A notebook whose quick parameters are only the data (01, 05, 06) runs the very cells and
 settings of its full run: where the real data is present, that full run (already executed by
 the real-data tier) is the one checked here, rather than a second execution on synthetic data.
 """

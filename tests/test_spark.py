@@ -1,5 +1,5 @@
 """The Spark back end: preprocessing equal to pandas, MLlib ALS as a registered model, the
-``scale fit`` command and notebook 06.
+``scale fit`` command and notebook 07.
 
 One local Spark session serves the whole run (the ``spark`` fixture of conftest.py): these
 tests skip with a reason without pyspark or Java 17+, and fail in CI, which installs both.
@@ -31,7 +31,7 @@ from lastfm_rec.spark import als, io, preprocessing, session
 
 pytestmark = pytest.mark.spark
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "06_scaling_out.ipynb"
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "07_scaling_out.ipynb"
 RATING_COLUMNS = ["userID", "artistID", "weight", "w_mm", "u_id", "a_id"]
 ARTIST_COLUMNS = ["artistID", "name", "a_id", "top3_tags", "top1_tags", "popularity_score",
                   "listeners"]
@@ -224,12 +224,12 @@ def test_recommend_rejects_a_model_of_other_data(tmp_path, synthetic_dir, capsys
     assert "scores 10 artists" in capsys.readouterr().err
 
 
-# --------------------------------------------------------------------------- notebook 06
+# --------------------------------------------------------------------------- notebook 07
 
 @pytest.mark.slow
 @pytest.mark.notebook(QUICK_RUN, NOTEBOOK.name)
 def test_notebook_runs_with_quick_parameters(spark, notebooks) -> None:
-    """Notebook 06 with ``notebook_runs.QUICK["06"]``; its kernel is a process of its own,
+    """Notebook 07 with ``notebook_runs.QUICK["07"]``; its kernel is a process of its own,
     with a Spark session of its own (a JVM is not shared between processes)."""
     results = notebooks.run(QUICK_RUN, NOTEBOOK.name).results
     assert (results["scales"], results["factors"]) == ([0.05], 8)

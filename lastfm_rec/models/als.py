@@ -27,7 +27,7 @@ from lastfm_rec.models.base import (
     plain,
     scale_plays,
 )
-from lastfm_rec.ops import memoised, normalize_rows
+from lastfm_rec.ops import memoised, normalize_rows, solver_threads
 
 #: Tags on fewer artists are left out of the pseudo-users (they link almost nothing).
 MIN_TAG_ARTISTS = 5
@@ -43,8 +43,9 @@ def tag_rows(item_tags: sp.csr_matrix, weight: float) -> sp.csr_matrix:
 
 
 class ALSRecommender(FactorRecommender):
-    """``implicit.als.AlternatingLeastSquares`` on scaled play counts, single-threaded and
-    seeded so a fit is reproducible.
+    """``implicit.als.AlternatingLeastSquares`` on scaled play counts, seeded so a fit is
+    reproducible; it runs on :func:`lastfm_rec.ops.solver_threads` threads (each user's and
+    artist's solve is one thread's, so one thread and two give the same bytes).
 
     Parameters
     ----------
@@ -76,7 +77,8 @@ class ALSRecommender(FactorRecommender):
         return AlternatingLeastSquares(
             factors=int(self.factors), regularization=plain(self.regularization),
             alpha=plain(self.alpha), iterations=int(self.iterations),
-            random_state=plain(self.random_state), num_threads=1, dtype=np.float32)
+            random_state=plain(self.random_state), num_threads=solver_threads(),
+            dtype=np.float32)
 
     def _fit(self, user_items: sp.csr_matrix, show_progress: bool = False,
              callback: FitCallback | None = None) -> None:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_limits
 
 from lastfm_rec.models.base import Recommender, plain, scale_plays
-from lastfm_rec.ops import memoised, profiled
+from lastfm_rec.ops import memoised, profiled, solver_threads
 
 
 def ease_weights(rows: sp.csr_matrix, l2: float, item_vectors: sp.csr_matrix | None = None,
@@ -53,17 +53,23 @@ def _solve_weights(rows: sp.csr_matrix, item_vectors: sp.csr_matrix | None,
         if factor.shape[0] < factor.shape[1]:
             inverse = _low_rank_inverse(sp.csr_matrix(factor), l2, dtype)
         else:
-            inverse = _cholesky_inverse(_gram(rows, item_vectors, vector_weight), l2, dtype)
+            inverse = _cholesky_inverse(_gram(rows, item_vectors, vector_weight, dtype), l2)
         inverse /= -np.diag(inverse).copy()  # in place: the weights are the largest array
         inverse[np.diag_indices_from(inverse)] = 0.0
         return inverse.astype(np.float32, copy=False)
 
 
-def _gram(rows: sp.csr_matrix, item_vectors: sp.csr_matrix | None,
-          vector_weight: float) -> np.ndarray:
-    gram = (rows.T @ rows).toarray()
+def _gram(rows: sp.csr_matrix, item_vectors: sp.csr_matrix | None, vector_weight: float,
+          dtype: type) -> np.ndarray:
+    """``G + l2 I``'s Gram part, built in ``dtype`` and Fortran order for the solve: a float64
+    copy the size of the answer (390 MB for the real data's 6,953 artists) was the fit's
+    largest array. Co-listener counts are exact in float32; each weighted tag product is
+    rounded once before it is added."""
+    rows = sp.csr_matrix(rows, dtype=dtype)
+    gram = (rows.T @ rows).toarray(order="F")
     if item_vectors is not None:
-        gram += vector_weight * (item_vectors @ item_vectors.T).toarray()
+        similar = (item_vectors @ item_vectors.T).tocoo()
+        gram[similar.row, similar.col] += (vector_weight * similar.data).astype(dtype)
     return gram
 
 
@@ -72,9 +78,9 @@ def _not_positive_definite(l2: float) -> np.linalg.LinAlgError:
                                  "definite: use a larger l2")
 
 
-def _cholesky_inverse(gram: np.ndarray, l2: float, dtype: type) -> np.ndarray:
-    """``(gram + l2 I)^-1`` from its Cholesky factor, in ``dtype``."""
-    system = np.array(gram, dtype=dtype, order="F")
+def _cholesky_inverse(system: np.ndarray, l2: float) -> np.ndarray:
+    """``(gram + l2 I)^-1`` from its Cholesky factor, for a Fortran-ordered ``gram`` (taken
+    over)."""
     system[np.diag_indices_from(system)] += l2
     return _spd_inverse(system, l2)
 
@@ -82,23 +88,13 @@ def _cholesky_inverse(gram: np.ndarray, l2: float, dtype: type) -> np.ndarray:
 def _spd_inverse(system: np.ndarray, l2: float) -> np.ndarray:
     """The inverse of a symmetric positive definite Fortran-ordered array (overwritten)."""
     potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (system,))
-    with threadpool_limits(_solve_threads(), "blas"):
+    with threadpool_limits(solver_threads(), "blas"):
         factor, info = potrf(system, lower=False, overwrite_a=True)
         if info == 0:
             inverse, info = potri(factor, lower=False, overwrite_c=True)
     if info != 0:
         raise _not_positive_definite(l2)
     return np.triu(inverse) + np.triu(inverse, 1).T
-
-
-def _solve_threads() -> int:
-    """BLAS threads for the dense solve: at most 2 (more gain little at this size), and
-    never more than the process was given (``OPENBLAS_NUM_THREADS`` and the like): on a
-    loaded machine a second thread the process was not given more than doubled the wall
-    time of the solve (measured: 1 thread 4.9 s, 2 threads 10-19 s, load average 6-8 on 2
-    cores)."""
-    given = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
-    return max(1, min([2, *given]))
 
 
 def _low_rank_inverse(factor: sp.csr_matrix, l2: float, dtype: type) -> np.ndarray:

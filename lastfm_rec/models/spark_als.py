@@ -20,7 +20,7 @@ So ``implicit``'s ``regularization = 100`` is, for a user with the median 50 art
 Spark ``regParam`` of about 2; users with many artists are held back harder and artists
 with few listeners less. On validation of the real data (rank 64, 15 iterations) the best
 were ``regParam = 1.0`` here and ``regularization = 100`` there, and their held-out NDCG@10
-is within 2% (``notebooks/06_scaling_out.ipynb``); the factors are not expected to agree.
+is within 2% (``notebooks/07_scaling_out.ipynb``); the factors are not expected to agree.
 """
 
 from __future__ import annotations

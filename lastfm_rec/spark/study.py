@@ -1,6 +1,6 @@
 """Spark against ``implicit`` on one machine: time, peak memory and ranking quality.
 
-What notebook 06 measures, as functions: :func:`measure` times a call and samples the
+What notebook 07 measures, as functions: :func:`measure` times a call and samples the
 resident memory of this process and of its children (the Spark JVM is a child of the Python
 driver) with psutil; :func:`compare_engines` fits each model on the package's holdout split
 and reports seconds, peak memory and NDCG@10; :func:`memory_model` predicts the bytes each
