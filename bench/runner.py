@@ -10,6 +10,7 @@ parameters go in as JSON on the command line, its numbers come back as a JSON fi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -73,6 +74,46 @@ def child_env(data_dir: Path, cache_dir: Path, threads: int) -> dict[str, str]:
     return env
 
 
+#: Interval of the process-tree RSS samples.
+TREE_SAMPLE_SECONDS = 0.1
+
+
+class TreeSampler:
+    """Samples, in a thread, the summed RSS of process ``pid`` and its descendants; the
+    largest sum (MB) is ``peak_mb`` once :meth:`stop` returns."""
+
+    def __init__(self, pid: int) -> None:
+        import psutil
+
+        self.peak_mb = 0.0
+        self.done = threading.Event()
+        try:
+            self.root = psutil.Process(pid)
+        except psutil.NoSuchProcess:  # finished before the first sample
+            self.root = None
+            return
+        self.thread = threading.Thread(target=self.sample, daemon=True)
+        self.thread.start()
+
+    def sample(self) -> None:
+        import psutil
+
+        while not self.done.wait(TREE_SAMPLE_SECONDS):
+            total = 0
+            try:
+                for process in [self.root, *self.root.children(recursive=True)]:
+                    with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                        total += process.memory_info().rss
+            except psutil.NoSuchProcess:  # the root ended between two samples
+                return
+            self.peak_mb = max(self.peak_mb, total / 2**20)
+
+    def stop(self) -> None:
+        self.done.set()
+        if self.root is not None:
+            self.thread.join()
+
+
 class Runner:
     """Runs measured subprocesses one at a time, logging their output under ``workdir``."""
 
@@ -85,7 +126,10 @@ class Runner:
         self.count = 0
 
     def run(self, cmd: Sequence[str], label: str, cwd: Path = ROOT) -> dict:
-        """Run ``cmd``; wall time, CPU time and peak RSS (MB) from ``os.wait4``.
+        """Run ``cmd``; wall time, CPU time and peak RSS (MB) from ``os.wait4`` (the largest
+        single process of the tree), and ``tree_peak_rss_mb``: the largest sum of the RSS of
+        the process and all its descendants at one moment (sampled every
+        :data:`TREE_SAMPLE_SECONDS`), what the machine must hold when processes run at once.
 
         Raises
         ------
@@ -100,6 +144,7 @@ class Runner:
                                     env=self.env, cwd=cwd, stdin=subprocess.DEVNULL)
             timer = threading.Timer(self.timeout, proc.kill)
             timer.start()
+            tree = TreeSampler(proc.pid)
             try:
                 _, status, usage = os.wait4(proc.pid, 0)
             except BaseException:
@@ -108,9 +153,11 @@ class Runner:
                 raise
             finally:
                 timer.cancel()
+                tree.stop()
             wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         result = {"wall_seconds": wall, "peak_rss_mb": usage.ru_maxrss / 1024,
+                  "tree_peak_rss_mb": max(tree.peak_mb, usage.ru_maxrss / 1024),
                   "cpu_seconds": usage.ru_utime + usage.ru_stime, "log": str(log_path)}
         if proc.returncode != 0:
             tail = log_path.read_text(errors="replace").strip().splitlines()[-15:]

@@ -89,7 +89,8 @@ def test_help_lists_the_sections_and_flags():
 
 
 def _measured(peak: float) -> dict:
-    return {"wall_seconds": 1.5, "peak_rss_mb": peak, "cpu_seconds": 1.4, "log": "x.log"}
+    return {"wall_seconds": 1.5, "peak_rss_mb": peak, "tree_peak_rss_mb": 1.5 * peak,
+            "cpu_seconds": 1.4, "log": "x.log"}
 
 
 def _size(factor: int) -> dict:
@@ -164,10 +165,10 @@ def test_summary_shows_every_section_and_every_process(fake_report, tmp_path):
     assert positions[:3] == sorted(positions[:3]) and positions[3] > positions[4]
     assert "Machine: Test CPU, 2 cores; no BLAS found (2 available), 8.0 GB" in text
     assert "load average at end 1.50, 1.00, 1.00" in text
-    # training 1 + notebooks 2 + make run 1 + serving 4 (+ hybrid's command) + growth 5
-    # steps x 2 sizes
+    # training 1 + notebooks 2 + make run 2 (its largest process, all at once) + serving 4
+    # (+ hybrid's command) + growth 5 steps x 2 sizes
     rows = _memory_rows(text)
-    assert len(rows) == 1 + 2 + 1 + 5 + 5 * 2
+    assert len(rows) == 1 + 2 + 2 + 5 + 5 * 2
     assert any(row.startswith("lastfm-rec recommend --model hybrid") and row.endswith("420")
                for row in rows)
     assert rows[0].startswith("training: bench_training.py") and rows[0].endswith("900")
@@ -190,8 +191,10 @@ def test_section_tables(fake_report):
     assert training.splitlines()[3].split() == ["reference", "20.0", "100", "1.80", "1.00",
                                                 "20.0", "1.00"]
     notebooks = SECTIONS["notebooks"].render(fake_report["notebooks"])
-    assert notebooks.splitlines()[-2].split()[-3:] == ["18.0", "-", "-"]
-    assert "make run equivalent (one process)" in notebooks
+    assert notebooks.splitlines()[-2].split()[-4:] == ["18.0", "-", "-", "-"]
+    make_run = [line for line in notebooks.splitlines()
+                if line.startswith("make run equivalent (two notebooks at a time)")]
+    assert len(make_run) == 1 and make_run[0].split()[-2:] == ["1,900", "2,850"]
     serving = SECTIONS["serving"].render(fake_report["serving"])
     assert "2,170 users/s (0.87 s)" in serving and "41.0 ms (p90 45.0)" in serving
     assert "1.85 s (1.25x als)" in serving  # the hybrid's command against the serving model's
