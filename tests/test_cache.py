@@ -231,3 +231,23 @@ def test_unwritable_cache_warns_and_answers(study, synthetic_dir, tmp_path,
                              lambda: create("popularity").fit(study.plays))
     assert model.n_items == study.plays.shape[1]
     assert blocker.read_text() == "not a folder"
+
+
+def test_sessions_loaded_together_share_the_hybrids_als_part(synthetic_dir, folder,
+                                                            monkeypatch) -> None:
+    from lastfm_rec.models.als import ALSRecommender
+    from lastfm_rec.serving.session import load_session, load_sessions
+
+    solves = []
+    solve = ALSRecommender._solve
+    monkeypatch.setattr(ALSRecommender, "_solve",
+                        lambda self, *args: solves.append(1) or solve(self, *args))
+    together = load_sessions(synthetic_dir, ["hybrid", "als"])
+    assert len(solves) == 1  # the hybrid's ALS part and the tuned als are one fit
+    clear()
+    alone = load_session(synthetic_dir, "als")
+    assert len(solves) == 2
+    np.testing.assert_array_equal(together["als"].model.item_factors, alone.model.item_factors)
+    np.testing.assert_array_equal(together["als"].model.item_factors,
+                                  together["hybrid"].model.als_.item_factors)
+    assert list(together) == ["hybrid", "als"]

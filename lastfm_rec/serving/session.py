@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from lastfm_rec.data.matrices import StudyData, load_study, side_data
 from lastfm_rec.data.preprocessing import add_popularity_score, add_top_tags, reindex
 from lastfm_rec.data.sheets import find_artist
 from lastfm_rec.models import Recommender, create, side_params
-from lastfm_rec.ops import top_n
+from lastfm_rec.ops import reuse_results, top_n
 from lastfm_rec.original.recommend import RESULT_COLUMNS, compute_scores
 from lastfm_rec.serving.cache import cached_model
 from lastfm_rec.serving.explain import because_you_like
@@ -107,6 +108,16 @@ def load_session(data: str | os.PathLike | ServingData | None, model_name: str) 
 
     model = cached_model(data.data_dir, model_name, study.plays.shape, fit)
     return Session(data.artists, study.plays, model, model_name)
+
+
+def load_sessions(data: str | os.PathLike | ServingData | None,
+                  model_names: Sequence[str]) -> dict[str, Session]:
+    """:func:`load_session` of each name, reading the data once; models fitted here share
+    equal parts (:func:`lastfm_rec.ops.reuse_results`: the hybrid's ALS part is the tuned
+    ``als``, so loading both fits one ALS)."""
+    data = _serving_data(data)
+    with reuse_results():
+        return {name: load_session(data, name) for name in model_names}
 
 
 def load_model_file(data: str | os.PathLike | ServingData | None,
