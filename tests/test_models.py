@@ -389,3 +389,16 @@ def test_a_reused_als_fit_folds_new_users_in() -> None:
         ids, _ = reused.recommend(np.arange(3), plays[:3], N=5, recalculate_user=True)
     np.testing.assert_array_equal(reused.item_factors, first.item_factors)
     assert ids.shape == (3, 5)
+
+
+@pytest.mark.parametrize("size", [1, 7, 512, 513, 1100])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_the_inverse_is_mirrored_in_place_as_a_whole_copy_would(size: int, order: str) -> None:
+    from lastfm_rec.models.ease import _mirror_upper
+
+    square = np.asarray(np.random.default_rng(size).random((size, size), dtype=np.float32),
+                        order=order)
+    expected = np.triu(square) + np.triu(square, 1).T
+    mirrored = _mirror_upper(square)
+    assert mirrored is square
+    np.testing.assert_array_equal(mirrored, expected)

@@ -94,7 +94,23 @@ def _spd_inverse(system: np.ndarray, l2: float) -> np.ndarray:
             inverse, info = potri(factor, lower=False, overwrite_c=True)
     if info != 0:
         raise _not_positive_definite(l2)
-    return np.triu(inverse) + np.triu(inverse, 1).T
+    return _mirror_upper(inverse)
+
+
+#: Rows per block when the upper triangle is mirrored.
+_MIRROR_ROWS = 512
+
+
+def _mirror_upper(square: np.ndarray) -> np.ndarray:
+    """Copy the upper triangle of ``square`` onto its lower one, in place and a block of rows
+    at a time: ``np.triu(a) + np.triu(a, 1).T`` held three more arrays of the answer's size
+    (580 MB for the real data's 6,953 artists), the fit's peak."""
+    for start in range(0, square.shape[0], _MIRROR_ROWS):
+        stop = min(start + _MIRROR_ROWS, square.shape[0])
+        square[start:stop, :start] = square[:start, start:stop].T
+        block = square[start:stop, start:stop]
+        block[...] = np.triu(block) + np.triu(block, 1).T
+    return square
 
 
 def _low_rank_inverse(factor: sp.csr_matrix, l2: float, dtype: type) -> np.ndarray:
@@ -111,7 +127,8 @@ def _low_rank_inverse(factor: sp.csr_matrix, l2: float, dtype: type) -> np.ndarr
     small = np.asfortranarray((factor @ factor.T).toarray())
     small[np.diag_indices_from(small)] += l2
     solved = np.asarray(factor.T @ _spd_inverse(small, l2), dtype=dtype)  # F^T M^-1
-    inverse = -np.asarray(sp.csr_matrix(factor, dtype=dtype).T @ solved.T)
+    inverse = np.asarray(sp.csr_matrix(factor, dtype=dtype).T @ solved.T)
+    np.negative(inverse, out=inverse)  # in place: a second array the size of the answer
     inverse[np.diag_indices_from(inverse)] += 1.0
     return inverse
 
