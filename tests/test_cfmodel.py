@@ -230,17 +230,87 @@ def test_fast_path_matches_reference_on_skewed_degrees():
         np.testing.assert_array_equal(fast_emb[key], again_emb[key])
 
 
-def test_fast_path_without_xla(ratings, monkeypatch):
-    """The plain-TensorFlow fallback of the fast path takes the same steps."""
-    def final(use_xla):
-        monkeypatch.setattr(cf, "USE_XLA", use_xla)
-        model = cf.build_model(ratings, **HYPER)
-        model.train(150, learning_rate=5.0, plot_results=False, show_progress=False)
-        model.close()
-        assert model._fast_ops[3] is use_xla
-        return model.history["total_loss"].iloc[-1]
+def train_fast(ratings: pd.DataFrame, steps: int, learning_rate: float, chunks=None,
+               **build_args) -> tuple[float, dict[str, np.ndarray]]:
+    """Final total loss and embeddings after ``steps`` fast-path steps (in ``train`` calls of
+    ``chunks`` steps when given)."""
+    model = cf.build_model(ratings, **build_args)
+    for n in chunks or [steps]:
+        model.train(n, learning_rate=learning_rate, plot_results=False, show_progress=False)
+    assert model.iteration == steps
+    model.close()
+    return model.history["total_loss"].iloc[-1], model.embeddings
 
-    assert final(False) == pytest.approx(final(True), rel=1e-5)
+
+def train_reference(ratings: pd.DataFrame, steps: int, learning_rate: float,
+                    **build_args) -> tuple[float, dict[str, np.ndarray]]:
+    model = cf.build_model(ratings, **build_args)
+    model.train(steps, learning_rate=learning_rate, plot_results=False, show_progress=False,
+                fast=False)
+    model.close()
+    return model.history["total_loss"].iloc[-1], model.embeddings
+
+
+@pytest.mark.parametrize("dim", [1, 3, 17])
+def test_fast_path_any_dimension_and_empty_rows(dim):
+    """k other than 10 (the kernel is compiled per k), users and artists without entries."""
+    ratings = skewed_ratings()
+    args = dict(HYPER, embedding_dim=dim, n_users=85, n_artists=125, seed=5)
+    fast, fast_emb = train_fast(ratings, 150, 10.0, **args)
+    reference, ref_emb = train_reference(ratings, 150, 10.0, **args)
+    assert fast == pytest.approx(reference, rel=1e-4)
+    for key in ("u_id", "a_id"):
+        assert fast_emb[key].shape[1] == dim
+        np.testing.assert_allclose(fast_emb[key], ref_emb[key], atol=1e-4)
+    # The comparison covers rows without entries: they move by regularisation and gravity.
+    assert 84 not in set(ratings["u_id"]) and 124 not in set(ratings["a_id"])
+
+
+@pytest.mark.parametrize("terms", [{"gravity_coeff": 0.0}, {"regularization_coeff": 0.0},
+                                   {"gravity_coeff": 0.0, "regularization_coeff": 0.0}])
+def test_fast_path_without_gravity_or_regularisation(ratings, terms):
+    args = dict(HYPER, **terms)
+    fast, fast_emb = train_fast(ratings, 200, 5.0, **args)
+    reference, ref_emb = train_reference(ratings, 200, 5.0, **args)
+    assert fast == pytest.approx(reference, rel=1e-4)
+    for key in ("u_id", "a_id"):
+        np.testing.assert_allclose(fast_emb[key], ref_emb[key], atol=1e-4)
+
+
+def test_fast_path_chunks_give_the_same_bytes(ratings):
+    """Stopping and resuming (new kernel state, Gram matrices recomputed) changes nothing;
+    two runs in one process give the same bytes."""
+    _, whole = train_fast(ratings, 230, 5.0, **HYPER)
+    _, again = train_fast(ratings, 230, 5.0, **HYPER)
+    _, pieces = train_fast(ratings, 230, 5.0, chunks=[30, 150, 1, 49], **HYPER)
+    for key in ("u_id", "a_id"):
+        assert whole[key].dtype == np.float32
+        assert whole[key].tobytes() == again[key].tobytes()
+        assert whole[key].tobytes() == pieces[key].tobytes()
+
+
+def test_descent_matches_one_hand_step(ratings):
+    """One kernel step is U - rate·dU, V - rate·dV with the graph's hand-derived gradient."""
+    from lastfm_rec.original.descent import Descent
+
+    model = cf.build_model(ratings, **HYPER)
+    objective = model._objective
+    U, V = model._embedding_vars["u_id"], model._embedding_vars["a_id"]
+    with model.graph.as_default():
+        grads = objective.gradients(U.read_value(), V.read_value())
+    (U0, V0), (dU, dV) = model.session().run(((U, V), grads))
+    model.close()
+    descent = Descent(objective, U0, V0)
+    descent.run(1, 0.5)
+    U1, V1 = descent.embeddings()
+    np.testing.assert_allclose(U1, U0 - 0.5 * dU, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(V1, V0 - 0.5 * dV, rtol=1e-5, atol=1e-6)
+    descent.run(0, 0.5)
+    np.testing.assert_array_equal(descent.embeddings()[0], U1)
+    with pytest.raises(ValueError, match="n_steps"):
+        descent.run(-1, 0.5)
+    with pytest.raises(ValueError, match="embeddings must be"):
+        Descent(objective, U0[:, :2], V0)
 
 
 def test_cfmodel_from_any_graph_uses_per_step_loop(ratings):

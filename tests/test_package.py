@@ -37,7 +37,24 @@ def test_unknown_name_is_an_attribute_error() -> None:
 
 def test_import_does_not_load_tensorflow() -> None:
     code = ("import sys, lastfm_rec; lastfm_rec.load_dataset; lastfm_rec.prepare; "
-            "print('tensorflow' in sys.modules)")
+            "print('tensorflow' in sys.modules, 'numba' in sys.modules)")
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True)
-    assert shown.stdout.strip() == "False"
+    assert shown.stdout.strip() == "False False"
+
+
+def test_cli_help_does_not_load_tensorflow_or_numba() -> None:
+    code = ("import sys\nfrom lastfm_rec.serving.cli import main\ntry:\n    main(['--help'])\n"
+            "except SystemExit:\n    pass\n"
+            "print('tensorflow' in sys.modules, 'numba' in sys.modules)")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True)
+    assert shown.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_cfmodel_loads_numba_only_when_the_fast_path_runs() -> None:
+    code = ("import sys\nfrom lastfm_rec.original import cfmodel\n"
+            "print('numba' in sys.modules)")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True)
+    assert shown.stdout.strip().splitlines()[-1] == "False"

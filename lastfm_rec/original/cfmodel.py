@@ -5,7 +5,8 @@ reproducibly: the sparse rating tensor (:func:`build_rating_sparse_tensor`), the
 terms (:func:`sparse_mean_square_error`, :func:`regularization`, :func:`gravity`), the model
 factory (:func:`build_model`) and :class:`CFModel` (session, training loop, history), with
 save/load of trained embeddings as plain functions (:func:`save_model`, :func:`load_model`).
-The three solvers live in :mod:`lastfm_rec.original.solvers`, the history plot in
+The solvers live in :mod:`lastfm_rec.original.solvers` and
+:mod:`lastfm_rec.original.descent`, the history plot in
 :func:`lastfm_rec.reports.plot_history`. TensorFlow is imported through
 :mod:`lastfm_rec.original.tfcompat` by this module and the solvers only.
 
@@ -18,10 +19,12 @@ Solvers (``CFModel.train``):
 
 * ``solver="sgd"``, ``optimizer=None`` (the default): full-batch gradient descent, the
   original's ``GradientDescentOptimizer`` steps, with the gradient derived by hand
-  (``dU = -2/|Ω| R V + 2λ_r/N U + 2λ_g/(NM) U VᵀV``, ``R`` the sparse residual, whose
-  gathers are fused by XLA) and run up to 100 steps per ``Session.run`` inside a
-  ``tf.while_loop``. Same iterates as the original's loop up to float32 rounding, about 6x
-  faster on the real data (``bench/bench_training.py``).
+  (``dU = -2/|Ω| R V + 2λ_r/N U + 2λ_g/(NM) U VᵀV``, ``R`` the sparse residual) and run by
+  a numba kernel (:mod:`lastfm_rec.original.descent`) between two recorded iterations; the
+  embeddings go back into the TensorFlow variables before each evaluation. Same iterates as
+  the original's loop up to float32 rounding, about 15x faster on the real data
+  (``bench/bench_training.py``). numba is imported, and the kernel compiled or loaded from
+  numba's cache, the first time this path runs in a process.
 * ``solver="sgd"`` with an ``optimizer`` (any ``tf.compat.v1.train.Optimizer`` class or
   instance): the original's per-step loop (``opt.minimize`` on the loss, one
   ``Session.run`` per step), metrics fetched only on recorded iterations.
@@ -31,7 +34,7 @@ Solvers (``CFModel.train``):
 Reproducibility: every model has its own ``tf.Graph`` with a graph-level seed and explicit
 op seeds, and its own single-threaded ``Session``; the train/test split is seeded. The same
 seed and data give bitwise-identical embeddings, in one process and across processes, on the
-same machine and TensorFlow build (checked by ``tests/test_cfmodel.py``). Importing this
+same machine and TensorFlow and numba builds (checked by ``tests/test_cfmodel.py``). Importing this
 module (through :mod:`lastfm_rec.original.tfcompat`) sets ``TF_ENABLE_ONEDNN_OPTS=0`` and
 ``TF_CPP_MIN_LOG_LEVEL=1`` unless they are already set (they only take effect if TensorFlow
 was not imported before), so results do not
@@ -57,7 +60,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -68,12 +70,7 @@ from tqdm import tqdm
 
 from lastfm_rec.data.preprocessing import split_dataframe
 from lastfm_rec.files import ModelFile, ModelFileError, read_model_file, write_model_file
-from lastfm_rec.original.solvers import (
-    Objective,
-    als_sweeps,
-    fast_gradient_ops,
-    per_step_train_op,
-)
+from lastfm_rec.original.solvers import Objective, als_sweeps, per_step_train_op
 from lastfm_rec.original.tfcompat import tf
 
 __all__ = [
@@ -108,8 +105,6 @@ RECORD_EVERY_ALS = 1
 #: ``train()`` defaults: gradient steps for "sgd", sweeps for "als".
 DEFAULT_ITERATIONS = {"sgd": 100, "als": 15}
 SOLVERS = ("sgd", "als")
-#: Compile the residual of the fast gradient path with XLA (falls back if it fails).
-USE_XLA = True
 
 #: The original notebook's two models, trained for :data:`ORIGINAL_ITERATIONS` steps at
 #: learning rate 1. The export cuts both ``build_model`` calls off after ``gravity``, so
@@ -252,7 +247,6 @@ class CFModel:
         self._embeddings: dict[str, np.ndarray | None] = {k: None for k in embedding_vars}
         self._session: tf.Session | None = None
         self._objective = objective
-        self._fast_ops: tuple[Any, Any, Any, bool] | None = None
         self._assign_ops: tuple[dict[str, Any], Any] | None = None
         self.solver = solver
         self.hyperparameters: dict[str, Any] = dict(hyperparameters or {})
@@ -386,7 +380,7 @@ class CFModel:
         plot_results
             Draw the recorded history with matplotlib, one subplot per metrics dict.
         optimizer
-            ``None``: gradient descent on the fast in-graph path. Otherwise a
+            ``None``: gradient descent on the fast compiled path. Otherwise a
             ``tf.compat.v1.train.Optimizer`` class (called with ``learning_rate``) or
             instance, run by the original's per-step loop.
         fast
@@ -451,29 +445,19 @@ class CFModel:
         return [dict(group) for group in results]
 
     def _fast_runner(self, learning_rate: float) -> Callable[[int], None]:
-        """Run n gradient-descent steps in one ``Session.run``
-        (:func:`~lastfm_rec.original.solvers.fast_gradient_ops`); if XLA fails, rebuild without
-        it."""
-        if self._fast_ops is None:
-            self._fast_ops = self._build_fast_ops(xla=USE_XLA)
+        """Run n gradient-descent steps in the compiled kernel
+        (:class:`~lastfm_rec.original.descent.Descent`), starting from the variables' values,
+        and write the embeddings back into the variables (the metrics read them)."""
+        from lastfm_rec.original.descent import Descent
+
+        values = self._session.run(self._embedding_vars)
+        descent = Descent(self._objective, values["u_id"], values["a_id"])
 
         def run(n: int) -> None:
-            n_steps, rate, op, xla = self._fast_ops
-            try:
-                self._session.run(op, {n_steps: n, rate: learning_rate})
-            except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError,
-                    tf.errors.NotFoundError, tf.errors.InternalError) as error:
-                if not xla:
-                    raise
-                # The loop failed before assigning anything: redo it without XLA.
-                warnings.warn(f"XLA compilation failed, using plain TensorFlow ops: {error}",
-                              RuntimeWarning, stacklevel=2)
-                self._fast_ops = self._build_fast_ops(xla=False)
-                run(n)
+            descent.run(n, learning_rate)
+            U, V = descent.embeddings()
+            self._assign_embeddings({"u_id": U, "a_id": V})
         return run
-
-    def _build_fast_ops(self, xla: bool) -> tuple[Any, Any, Any, bool]:
-        return fast_gradient_ops(self.graph, self._embedding_vars, self._objective, xla)
 
     def _per_step_runner(self, optimizer: Any, learning_rate: float) -> Callable[[int], None]:
         """The original's loop (:func:`~lastfm_rec.original.solvers.per_step_train_op`)."""
