@@ -59,6 +59,10 @@ def _solve_weights(rows: sp.csr_matrix, item_vectors: sp.csr_matrix | None,
         return inverse.astype(np.float32, copy=False)
 
 
+#: Rows per block when a square array the size of the weights is built or mirrored.
+_BLOCK_ROWS = 512
+
+
 def _gram(rows: sp.csr_matrix, item_vectors: sp.csr_matrix | None, vector_weight: float,
           dtype: type) -> np.ndarray:
     """``G + l2 I``'s Gram part, built in ``dtype`` and Fortran order for the solve: a float64
@@ -68,8 +72,13 @@ def _gram(rows: sp.csr_matrix, item_vectors: sp.csr_matrix | None, vector_weight
     rows = sp.csr_matrix(rows, dtype=dtype)
     gram = (rows.T @ rows).toarray(order="F")
     if item_vectors is not None:
-        similar = (item_vectors @ item_vectors.T).tocoo()
-        gram[similar.row, similar.col] += (vector_weight * similar.data).astype(dtype)
+        # a block of rows at a time: the whole product held 20 M entries as a sparse matrix
+        vectors = sp.csr_matrix(item_vectors)
+        transposed = vectors.T.tocsr()
+        for start in range(0, gram.shape[0], _BLOCK_ROWS):
+            similar = (vectors[start:start + _BLOCK_ROWS] @ transposed).toarray()
+            similar *= vector_weight
+            gram[start:start + _BLOCK_ROWS] += similar.astype(dtype)
     return gram
 
 
@@ -97,16 +106,12 @@ def _spd_inverse(system: np.ndarray, l2: float) -> np.ndarray:
     return _mirror_upper(inverse)
 
 
-#: Rows per block when the upper triangle is mirrored.
-_MIRROR_ROWS = 512
-
-
 def _mirror_upper(square: np.ndarray) -> np.ndarray:
     """Copy the upper triangle of ``square`` onto its lower one, in place and a block of rows
     at a time: ``np.triu(a) + np.triu(a, 1).T`` held three more arrays of the answer's size
     (580 MB for the real data's 6,953 artists), the fit's peak."""
-    for start in range(0, square.shape[0], _MIRROR_ROWS):
-        stop = min(start + _MIRROR_ROWS, square.shape[0])
+    for start in range(0, square.shape[0], _BLOCK_ROWS):
+        stop = min(start + _BLOCK_ROWS, square.shape[0])
         square[start:stop, :start] = square[:start, start:stop].T
         block = square[start:stop, start:stop]
         block[...] = np.triu(block) + np.triu(block, 1).T
