@@ -131,6 +131,7 @@ def cached_model(data_dir: Path, model_name: str, shape: tuple[int, int],
         warnings.warn(f"cannot write the cache {path} ({exc}); the model is not kept",
                       CacheWarning, stacklevel=2)
         return model
+    del model  # the fitted arrays are not held beside the file's while it is read back
     return restore(path, expected, shape)
 
 
