@@ -480,8 +480,6 @@ PROSE = [
           measured("notebooks", "make_run", "peak_rss_mb")),
     Prose("docs/performance.md", r"and {n} MB for all its processes",
           measured("notebooks", "make_run", "tree_peak_rss_mb")),
-    Prose("docs/performance.md", r"against {n} s for the notebooks one after another",
-          measured("notebooks", "sum_seconds")),
 ]
 
 #: Numbers that are settings, names or sizes of things rather than results; exempt from the
