@@ -317,6 +317,12 @@ TABLES = [
     Table("docs/results.md", "Per split", LITERATURE_ROWS,
           {f"seed {seed}": i for i, seed in enumerate((0, 1, 2))},
           lambda model, i: recorded("06", "literature_per_seed", model, i)),
+    Table("docs/results.md", "Which differences are real",
+          {"als (tuned implicit ALS)": "als", "ease": "ease", "plain-als": "plain-als",
+           "item-knn": "item-knn", "rp3beta": "rp3beta", "popularity": "popularity"},
+          {"difference in NDCG@10": "difference", "interval from": "ci_low",
+           "interval to": "ci_high"},
+          lambda model, field: recorded("05", "significance", model, field)),
     Table("docs/results.md", "Ablation",
           {"ease (play counts, per-user holdout)": ("plays", "ease"),
            "als (play counts)": ("plays", "als"),
@@ -487,7 +493,8 @@ PROSE = [
 NOT_RESULTS = [
     r"[Nn]otebooks? \d+(?:[–-]\d+)?(?: and \d+)?",  # which notebook
     r"notebooks 01–0[56]", r"Python 3\.11\+", r"`implicit` 0\.7", r"HetRec 2011", r"Java 17",
-    r"\d+% (?:of each user's artists|of the users|held out)", r"80/20", r"8:1:1",
+    r"\d+% (?:of each user's artists|of the users|held out)", r"95% bootstrap interval",
+    r"p < 0\.05", r"80/20", r"8:1:1",
     r"the 250 artists", r"about 2\.5 MB", r"exit status \d+", r"with status 130",
     r"(?:k|λ_r|λ_g) = \d+(?:\.\d+)?", r"`init_stddev` 1", r"default 0\.99",
     r"seeds? \d+(?:'s)?", r"1× and 10×", r"at 1×", r"at 10×", r"0/1", r"top 10",

@@ -224,6 +224,10 @@ def test_stated_comparisons_hold() -> None:
     assert "ranks no better than chance" in prose("README.md")
     assert test["sgd-mf"]["ndcg@10"] <= test["random"]["ndcg@10"], "sgd-mf beats chance"
     assert "is above SocialLGN on every seed" in prose("docs/results.md")
+    assert "Every difference below holds" in prose("docs/results.md")
+    significance = notebook_results("05")["significance"]
+    for model in ("als", "ease", "plain-als", "item-knn", "rp3beta", "popularity"):
+        assert significance[model]["holds"], f"hybrid against {model} does not hold"
     assert min(per_seed) > social, f"hybrid on 0/1 input per seed {per_seed}, SocialLGN {social}"
     assert "Spark is the slower and the larger" in prose("docs/spark.md")
     for run in spark["fit_seconds"]:

@@ -144,6 +144,22 @@ def test_ranking_evaluation_meets_its_targets(executed) -> None:
     assert r["users_evaluated"] > 1800 and r["new_users_evaluated"] > 150
 
 
+def test_ranking_evaluation_says_which_differences_hold(executed) -> None:
+    r = executed["05_ranking_evaluation.ipynb"]
+    significance, best = r["significance"], r["best_model"]
+    assert set(significance) == set(r["test"]) - {best}
+    for name, row in significance.items():
+        assert row["ci_low"] <= row["difference"] <= row["ci_high"], name
+        assert row["difference"] == pytest.approx(
+            r["test"][name]["ndcg@10"] - r["test"][best]["ndcg@10"], abs=1e-12)
+        assert row["users"] == r["users_evaluated"]
+        assert row["holds"] == (row["ci_high"] < 0 and row["wilcoxon_p"] < 0.05
+                                and row["ttest_p"] < 0.05), name
+    # the best model's lead over tuned ALS, the next, is one these users show
+    for name in ("als", "plain-als", "ease", "popularity", "sgd-mf", "random"):
+        assert significance[name]["holds"], name
+
+
 def test_literature_protocol_beats_the_published_social_recommenders(executed) -> None:
     r = executed["06_literature_protocol.ipynb"]
     lit, seeds = r["literature"], r["literature_seeds"]

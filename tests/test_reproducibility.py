@@ -45,11 +45,13 @@ def _perturbed(results: dict[str, Any], keys: tuple, value: float) -> dict[str, 
 
 def _smallest_caught_change(path: str, value: float) -> float:
     """One unit in the third significant digit of ``value`` (0.4% for list statistics, 0.001
-    for spreads over seeds)."""
+    for spreads over seeds and paired differences, 0.03 for p-values)."""
     if figure_kind(path) == "list statistic":
         return 0.004 * abs(value)
-    if figure_kind(path) == "spread":
+    if figure_kind(path) in ("spread", "paired"):
         return 1e-3
+    if figure_kind(path) == "p-value":
+        return 0.03
     return 10.0 ** (math.floor(math.log10(abs(value))) - 2)
 
 
@@ -78,8 +80,12 @@ def test_kinds_of_figures() -> None:
     assert figure_kind("weight_q99") == "exact"
     assert figure_kind("literature.als.ndcg@10 sd") == "spread"
     assert figure_kind("literature_per_seed.als[2]") == "ranking"
+    assert figure_kind("significance.als.difference") == "paired"
+    assert figure_kind("significance.als.ci_low") == "paired"
+    assert figure_kind("significance.als.wilcoxon_p") == "p-value"
+    assert figure_kind("significance.als.users") == "exact"
     assert set(TOLERANCES) == {"ranking", "list statistic", "spread", "correlation", "loss",
-                               "exact"}
+                               "paired", "p-value", "exact"}
 
 
 def test_within_tolerance_passes_and_other_values_fail() -> None:

@@ -83,18 +83,24 @@ def recall_at_k(ranked: np.ndarray, held_out: HeldOut, k: int = 10,
     hits, n_relevant = _hits(ranked, held_out, k)
     return _mean(hits.sum(axis=1) / (np.minimum(k, n_relevant) if capped else n_relevant))
 
+def ndcg_per_user(ranked: np.ndarray, held_out: HeldOut, k: int = 10) -> np.ndarray:
+    """NDCG@k of each evaluated user (a non-empty held-out set), in row order: the values
+    :func:`ndcg_at_k` averages, and what paired comparisons of two models resample."""
+    hits, n_relevant = _hits(ranked, held_out, k)
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    ideal = np.cumsum(discount)[np.minimum(k, n_relevant) - 1]
+    return (hits * discount).sum(axis=1) / ideal
+
 def ndcg_at_k(ranked: np.ndarray, held_out: HeldOut, k: int = 10) -> float:
     """NDCG@k with binary relevance: ``DCG / ideal DCG``, averaged per user.
 
     ``DCG = sum over hits at rank r (1-based) of 1 / log2(r + 1)``; the ideal DCG puts
     ``min(k, |held out|)`` hits at ranks ``1..``. Averaged over every evaluated user
-    (non-empty held-out set), users without hits counting as 0. Same definition as
-    ``implicit.evaluation.ndcg_at_k`` (which also skips users with an empty held-out set).
+    (non-empty held-out set), users without hits counting as 0 (:func:`ndcg_per_user`
+    gives the values). Same definition as ``implicit.evaluation.ndcg_at_k`` (which also
+    skips users with an empty held-out set).
     """
-    hits, n_relevant = _hits(ranked, held_out, k)
-    discount = 1.0 / np.log2(np.arange(2, k + 2))
-    ideal = np.cumsum(discount)[np.minimum(k, n_relevant) - 1]
-    return _mean((hits * discount).sum(axis=1) / ideal)
+    return _mean(ndcg_per_user(ranked, held_out, k))
 
 def map_at_k(ranked: np.ndarray, held_out: HeldOut, k: int = 10) -> float:
     """MAP@k: average precision at the hits in the top ``k``, averaged per user.

@@ -56,7 +56,9 @@ def _metric_row(ranked: np.ndarray, held_out: sp.csr_matrix, popularity: np.ndar
     return row
 
 def evaluate(model: Recommender, train: sp.csr_matrix, test: sp.csr_matrix,
-             K: Sequence[int] = (10, 20), popularity: np.ndarray | None = None) -> dict[str, float]:
+             K: Sequence[int] = (10, 20), popularity: np.ndarray | None = None, *,
+             return_ranked: bool = False
+             ) -> dict[str, float] | tuple[dict[str, float], np.ndarray]:
     """Metrics of a fitted ``model`` on the held-out ``test`` listens.
 
     Every user with a non-empty ``test`` row is evaluated: the model ranks all artists not
@@ -69,7 +71,9 @@ def evaluate(model: Recommender, train: sp.csr_matrix, test: sp.csr_matrix,
     dict
         ``ndcg@k``, ``precision@k``, ``recall@k``, ``map@k``, ``coverage@k``,
         ``popularity@k`` for each ``k``, plus ``users`` (how many were evaluated) and
-        ``eval_seconds``.
+        ``eval_seconds``; with ``return_ranked``, also the (evaluated users x ``max(K)``)
+        lists, in user order, for per-user figures
+        (:func:`lastfm_rec.evaluation.metrics.ndcg_per_user`).
     """
     train, test = check_csr(train, "train"), check_csr(test, "test")
     if train.shape != test.shape:
@@ -82,7 +86,7 @@ def evaluate(model: Recommender, train: sp.csr_matrix, test: sp.csr_matrix,
         row = _metric_row(ranked, test[users], popularity, train.shape[1], K)
     row["users"] = int(users.size)
     row["eval_seconds"] = time.perf_counter() - started
-    return row
+    return (row, ranked) if return_ranked else row
 
 def evaluate_new_users(model: Recommender, given: sp.csr_matrix, hidden: sp.csr_matrix,
                        K: Sequence[int] = (10, 20),

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from lastfm_rec import models
 from lastfm_rec.data.matrices import StudyData, load_study, side_data
+from lastfm_rec.evaluation.metrics import ndcg_per_user
 from lastfm_rec.evaluation.ranking import evaluate, evaluate_new_users
 from lastfm_rec.evaluation.splits import holdout_split, new_user_split
 from lastfm_rec.ops import profiled, reuse_results, reused_seconds
@@ -172,14 +173,20 @@ def _grid_search(space: Mapping[str, Sequence[Any]], n_trials: int | None, seed:
     return best, best_score
 
 def _fit_and_evaluate(model: models.Recommender, train: sp.csr_matrix,
-                      test: sp.csr_matrix) -> dict[str, float]:
-    """:func:`evaluate` after fitting, with ``fit_seconds`` the fit's time alone: a part
-    reused from an earlier fit (:func:`lastfm_rec.ops.reuse_results`) counts the seconds it
-    took then."""
+                      test: sp.csr_matrix) -> tuple[dict[str, float], np.ndarray]:
+    """:func:`evaluate` after fitting, with ``fit_seconds`` the fit's time alone (a part
+    reused from an earlier fit, :func:`lastfm_rec.ops.reuse_results`, counts the seconds it
+    took then), and each evaluated user's NDCG@10 (:data:`PER_USER_K`)."""
     started, reused = time.perf_counter(), reused_seconds()
     model.fit(train, show_progress=False)
     fit_seconds = time.perf_counter() - started + reused_seconds() - reused
-    return {**evaluate(model, train, test), "fit_seconds": fit_seconds}
+    row, ranked = evaluate(model, train, test, return_ranked=True)
+    users = np.flatnonzero(np.diff(test.indptr) > 0)
+    return {**row, "fit_seconds": fit_seconds}, ndcg_per_user(ranked, test[users], PER_USER_K)
+
+
+#: The cut-off of the per-user scores :func:`run_study` keeps (:attr:`StudyResult.per_user`).
+PER_USER_K = 10
 
 
 @dataclass
@@ -190,6 +197,9 @@ class StudyResult:
     """Test metrics, one row per model (tuned settings refitted on the whole training part)."""
     new_users: pd.DataFrame
     """Metrics for users held out of training, folded in from half their artists."""
+    per_user: pd.DataFrame
+    """Each test user's NDCG@10 (:data:`PER_USER_K`), one column per model of ``test``: what
+    :func:`lastfm_rec.evaluation.significance.paired_comparison` compares."""
     tuning: dict[str, TuningResult] = field(default_factory=dict)
 
 
@@ -242,17 +252,20 @@ def run_study(data: StudyData | str | os.PathLike | None = None,
     runs["plain-als"] = ("als", PLAIN_ALS)
     runs["sgd-mf-similar-users"] = ("sgd-mf", {**chosen.get("sgd-mf", {}),
                                                "fold_in": "similar-users"})
-    rows = {}
+    rows, per_user = {}, {}
     with reuse_results():  # the hybrid's ALS part is the als run: one fit, timed for both
         for label in tqdm([*names, "plain-als"], desc="test", disable=not show_progress):
             name, params = runs[label]
             model = models.create(name, **params,
                                   **side_data(models.side_params(name), data, test))
             with profiled(f"test {label}"):
-                rows[label] = {**_fit_and_evaluate(model, train, test), "params": repr(params)}
+                metrics, per_user[label] = _fit_and_evaluate(model, train, test)
+                rows[label] = {**metrics, "params": repr(params)}
             _log.info("test %s: ndcg@10=%.4f", label, rows[label]["ndcg@10"])
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
+    per_user_table = pd.DataFrame(per_user, index=pd.Index(
+        np.flatnonzero(np.diff(test.indptr) > 0), name="user"))
 
     new_train, given, hidden, new_ids = new_user_split(plays, seed=seed)
     keep = np.setdiff1d(np.arange(plays.shape[0]), new_ids)
@@ -273,4 +286,4 @@ def run_study(data: StudyData | str | os.PathLike | None = None,
             _log.info("new users %s: ndcg@10=%.4f", label, new_rows[label]["ndcg@10"])
     new_users = pd.DataFrame.from_dict(new_rows, orient="index")
     new_users.index.name = "model"
-    return StudyResult(test=table, new_users=new_users, tuning=tuning)
+    return StudyResult(test=table, new_users=new_users, per_user=per_user_table, tuning=tuning)
