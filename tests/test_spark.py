@@ -8,6 +8,10 @@ tests skip with a reason without pyspark or Java 17+, and fail in CI, which inst
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -211,6 +215,25 @@ def test_scale_fit_writes_a_model_that_recommend_serves(spark, synthetic_dir, tm
     payload = json.loads(capsys.readouterr().out)
     assert payload["model"] == "spark-als" and len(payload["results"]) == 4
     assert not set(likes) & {row["name"] for row in payload["results"]}
+
+
+def test_scale_fit_prints_only_the_packages_lines(spark, synthetic_dir, tmp_path) -> None:
+    """The JVM's own lines (Java's incubator-module notice, netlib's failed search for a
+    native BLAS) go to the JVM's log file, not to the terminal. A process of its own: the
+    JVM is started once per process."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lastfm_rec.serving.cli", "scale", "fit", "--input",
+         str(synthetic_dir), "--out", str(tmp_path / "out"), "--factors", "4",
+         "--iterations", "2", "--master", "local[1]"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err
+    assert re.fullmatch(r"\d+ users x \d+ artists \(\d+ rows trimmed\); fitting ALS on "
+                        r"local\[1\] \.\.\.\n", err), err
+    assert out.startswith("model written to ")
+    jvm_log = tmp_path / "lastfm-rec-spark" / f"jvm-{process.pid}.log"
+    assert "jdk.incubator.vector" in jvm_log.read_text()  # where the JVM's notice went
 
 
 def test_recommend_rejects_a_model_of_other_data(tmp_path, synthetic_dir, capsys) -> None:

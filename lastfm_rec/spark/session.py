@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import warnings
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -17,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+
+_log = logging.getLogger(__name__)
 
 MASTER_ENV = "LASTFM_REC_SPARK_MASTER"
 
@@ -87,9 +91,9 @@ def java_version() -> int:
     return major
 
 def spark_session(settings: SparkSettings | None = None) -> SparkSession:
-    """A quiet Spark session: UI and console progress off, log4j at ERROR, workers on this
-    interpreter (``PYSPARK_PYTHON``). Returns the running session if there is one (its
-    settings stay as they were).
+    """A quiet Spark session: UI and console progress off, log4j at ERROR, the JVM's own
+    output in a file (:func:`jvm_log_path`), workers on this interpreter (``PYSPARK_PYTHON``).
+    Returns the running session if there is one (its settings stay as they were).
 
     Raises
     ------
@@ -97,6 +101,7 @@ def spark_session(settings: SparkSettings | None = None) -> SparkSession:
         pyspark is not installed or Java 17+ is missing.
     """
     try:
+        from pyspark import SparkConf, SparkContext
         from pyspark.sql import SparkSession
     except ImportError:
         raise SparkUnavailableError(f"pyspark is not installed: {INSTALL_HINT}") from None
@@ -112,18 +117,39 @@ def spark_session(settings: SparkSettings | None = None) -> SparkSession:
     # three full test runs, on a loaded machine (interpreted frames are larger than compiled
     # ones). 16 MB stacks are reserved address space, committed only as they are used.
     java_options = f"-Dlog4j2.configurationFile={log4j} -Xss16m"
-    builder = (SparkSession.builder.master(settings.master).appName("lastfm-rec")
-               .config("spark.driver.memory", settings.driver_memory)
-               .config("spark.driver.extraJavaOptions", java_options)  # local: runs the tasks
-               .config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
-               .config("spark.sql.execution.arrow.pyspark.enabled", "false"))  # no pyarrow
+    conf = (SparkConf().setMaster(settings.master).setAppName("lastfm-rec")
+            .set("spark.driver.memory", settings.driver_memory)
+            .set("spark.driver.extraJavaOptions", java_options)  # local: runs the tasks
+            .set("spark.ui.enabled", "false")
+            .set("spark.ui.showConsoleProgress", "false")
+            .set("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
+            .set("spark.sql.execution.arrow.pyspark.enabled", "false"))  # no pyarrow
     if settings.local_dir:
-        builder = builder.config("spark.local.dir", settings.local_dir)
+        conf = conf.set("spark.local.dir", settings.local_dir)
     # pyspark 4.3 warns on every toPandas that it does not fully support pandas 3.
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
                             category=FutureWarning)
-    session = builder.getOrCreate()
+    session = SparkSession(SparkContext(conf=conf, gateway=_quiet_gateway(conf)))
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def jvm_log_path() -> Path:
+    """Where this process's Spark JVM writes its own output (:func:`spark_session`)."""
+    return Path(tempfile.gettempdir()) / "lastfm-rec-spark" / f"jvm-{os.getpid()}.log"
+
+
+def _quiet_gateway(conf: Any) -> Any:
+    """The JVM Spark runs in, started with its standard output and error in
+    :func:`jvm_log_path`: the JVM writes lines of its own that log4j does not see (Java's
+    notice of the incubator vector module, netlib's failed search for a native BLAS), and
+    they are not the package's to show. Errors still reach Python as exceptions with the
+    Java stack trace."""
+    from pyspark.java_gateway import launch_gateway
+
+    path = jvm_log_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as log:  # the JVM keeps its own copy of the descriptor
+        gateway = launch_gateway(conf, popen_kwargs={"stdout": log, "stderr": log})
+    _log.debug("the Spark JVM writes its output to %s", path)
+    return gateway
