@@ -12,14 +12,18 @@ import scipy.sparse as sp
 
 from lastfm_rec import models
 from lastfm_rec.evaluation import tuning
+from lastfm_rec.evaluation.literature import literature_metrics
+from lastfm_rec.evaluation.splits import random_split
 from lastfm_rec.models.lightgcn import (
     LightGCNRecommender,
     SocialLightGCNRecommender,
     _Graphs,
     _tensorflow,
     bipartite_adjacency,
+    ndcg_at,
     normalized_adjacency,
 )
+from lastfm_rec.ops import top_n
 
 N_USERS, N_ITEMS = 30, 20
 FAST = {"factors": 6, "layers": 2, "learning_rate": 0.05, "batch_size": 64}
@@ -112,6 +116,18 @@ def test_social_layers_fuse_both_views_as_sociallgn():
     np.testing.assert_allclose(final_items.numpy(), np.mean(all_items, axis=0), rtol=1e-4,
                                atol=1e-5)
     np.testing.assert_allclose([float(n) for n in norms], expected_norms, rtol=1e-4)
+
+
+def test_validation_ndcg_is_the_literature_ndcg():
+    train, held_out = random_split(plays(), 0.3, seed=1)
+    rng = np.random.default_rng(3)
+    users, items = rng.normal(size=(N_USERS, 5)), rng.normal(size=(N_ITEMS, 5))
+    scores = users @ items.T
+    scores[train.nonzero()] = -np.inf
+    rows = np.flatnonzero(np.diff(held_out.indptr))
+    ranked, _ = top_n(scores[rows], 10)
+    expected = literature_metrics(ranked, held_out[rows], K=(10,))["ndcg@10"]
+    assert ndcg_at(users, items, train, held_out) == pytest.approx(expected, rel=1e-12)
 
 
 @pytest.mark.parametrize("model_cls", [LightGCNRecommender, SocialLightGCNRecommender])

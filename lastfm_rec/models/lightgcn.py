@@ -92,11 +92,13 @@ def _carve(user_items: sp.csr_matrix, fraction: float,
     return parts[0], parts[1]
 
 
-def ndcg_at(scores: np.ndarray, trained: sp.csr_matrix, held_out: sp.csr_matrix,
-            k: int = VALIDATION_K) -> float:
-    """Mean NDCG@k over the rows of ``held_out`` with entries, ranking ``scores`` with each
-    row's ``trained`` entries masked (log2 discount, ideal DCG over ``min(|held out|, k)``
-    hits: :func:`lastfm_rec.evaluation.literature.literature_metrics`'s definition)."""
+def ndcg_at(user_vectors: np.ndarray, item_vectors: np.ndarray, trained: sp.csr_matrix,
+            held_out: sp.csr_matrix, k: int = VALIDATION_K) -> float:
+    """Mean NDCG@k over the rows of ``held_out`` with entries, ranking the dot products of
+    ``user_vectors`` and ``item_vectors`` with each row's ``trained`` entries masked (log2
+    discount, ideal DCG over ``min(|held out|, k)`` hits:
+    :func:`lastfm_rec.evaluation.literature.literature_metrics`'s definition). Scores a block
+    of users at a time, never the whole users x artists matrix."""
     users = np.flatnonzero(np.diff(held_out.indptr))
     if users.size == 0:
         return float("nan")
@@ -104,7 +106,7 @@ def ndcg_at(scores: np.ndarray, trained: sp.csr_matrix, held_out: sp.csr_matrix,
     total = 0.0
     for start in range(0, users.size, _EVAL_USERS):
         block = users[start:start + _EVAL_USERS]
-        part = np.array(scores[block], dtype=np.float64)
+        part = (user_vectors[block] @ item_vectors.T).astype(np.float64)
         seen = trained[block]
         part[np.repeat(np.arange(block.size), np.diff(seen.indptr)), seen.indices] = -np.inf
         ids, _ = top_n(part, k)
@@ -448,7 +450,8 @@ class _Graphs:
     ``SparseMatrixMatMul`` needs.
     """
 
-    def __init__(self, tf: Any, adjacency: sp.csr_matrix, friends: sp.csr_matrix | None):
+    def __init__(self, tf: Any, adjacency: sp.csr_matrix,
+                 friends: sp.csr_matrix | None) -> None:
         self.tf = tf
         self.parts = [self._constants(normalized_adjacency(adjacency))]
         if friends is not None:
@@ -595,7 +598,7 @@ class _Run:
 
     def _validate(self) -> float:
         users, items, _, _ = self.embeddings(self.graphs)
-        return ndcg_at(users @ items.T, self.train_rows, self.validation)
+        return ndcg_at(users, items, self.train_rows, self.validation)
 
     def restore_best(self) -> None:
         """Put back the layer-0 embeddings and weights of the best evaluation."""
