@@ -18,6 +18,12 @@ SMALL: dict[str, dict] = {
     # Each Spark iteration is a few jobs, slow whatever the size: 5 sweeps learn the board
     # (test_spark.py fits 60, and the real data's 15, elsewhere).
     "spark-als": {"iterations": 5},
+    # One Adam step per epoch (the board has 1,200 positives); 30 epochs with a validation
+    # NDCG every 10 keep a fit near 0.3 s, most of it tracing the step once.
+    "lightgcn": {"factors": 8, "layers": 2, "learning_rate": 0.05, "batch_size": 2048,
+                 "epochs": 30, "eval_every": 10, "patience": 2},
+    "social-lightgcn": {"factors": 8, "layers": 2, "learning_rate": 0.05, "batch_size": 2048,
+                        "epochs": 30, "eval_every": 10, "patience": 2},
 }
 #: Extra -> the module that shows it is installed.
 EXTRA_MODULES = {"spark": "pyspark"}

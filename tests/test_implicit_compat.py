@@ -21,8 +21,11 @@ from lastfm_rec.data.matrices import load_study
 from lastfm_rec.evaluation.ranking import evaluate
 from lastfm_rec.evaluation.splits import holdout_split
 
-#: sgd-mf's default 2000 gradient steps are slow for a test; everything else is the default.
-FEWER_STEPS = {"sgd-mf": {"num_iterations": 200}}
+#: sgd-mf's default 2000 gradient steps and the graph models' up to 1000 epochs are slow for
+#: a test; everything else is the default.
+FEWER_STEPS = {"sgd-mf": {"num_iterations": 200},
+               "lightgcn": {"epochs": 20, "eval_every": 10},
+               "social-lightgcn": {"epochs": 20, "eval_every": 10}}
 
 
 def user_code(model, train, test):

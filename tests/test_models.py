@@ -27,6 +27,10 @@ SMALL = {
     "sgd-mf": {"embedding_dim": 6, "num_iterations": 300},
     "hybrid": {"als__factors": 6, "als__regularization": 0.1, "als__alpha": 1.0},
     "spark-als": {"factors": 6, "regularization": 0.01, "alpha": 1.0, "iterations": 10},
+    "lightgcn": {"factors": 6, "layers": 2, "learning_rate": 0.05, "epochs": 40,
+                 "eval_every": 10, "patience": 2},
+    "social-lightgcn": {"factors": 6, "layers": 2, "learning_rate": 0.05, "epochs": 40,
+                        "eval_every": 10, "patience": 2},
 }
 
 
@@ -67,13 +71,15 @@ def side_data():
 
 
 def cases() -> dict[str, tuple[str, dict]]:
-    """label -> (registered name, parameters): every registered model, plus the hybrid with
-    side data and sgd-mf with the original's similar-users fold-in."""
+    """label -> (registered name, parameters): every registered model, plus the hybrid and
+    the social LightGCN with side data and sgd-mf with the original's similar-users fold-in."""
     found = {name: (name, dict(SMALL.get(name, {}))) for name in models.available()}
     tags, friends = side_data()
     found["hybrid+side"] = ("hybrid", {**SMALL["hybrid"], "item_tags": tags,
                                        "user_friends": friends, "rp3_weight": 0.5,
                                        "social_weight": 0.2, "binary_als_weight": 0.4})
+    found["social-lightgcn+friends"] = ("social-lightgcn", {**SMALL["social-lightgcn"],
+                                                            "user_friends": friends})
     found["sgd-mf+similar-users"] = ("sgd-mf", {**SMALL["sgd-mf"], "fold_in": "similar-users"})
     return found
 

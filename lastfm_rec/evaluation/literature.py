@@ -109,11 +109,14 @@ def model_input(plays: sp.csr_matrix, signals: str) -> sp.csr_matrix:
 
 def side_inputs(name: str, data: StudyData, signals: str,
                 held_out: sp.csr_matrix) -> dict[str, Any]:
-    """Side data for model ``name``: friends for the hybrid, and tags without the
-    ``held_out`` pairs' own tags when ``signals`` is ``"all"``."""
+    """Side data for model ``name``: friends for the models that take them (the hybrid, the
+    social LightGCN), and for the hybrid tags without the ``held_out`` pairs' own tags when
+    ``signals`` is ``"all"``."""
+    side: dict[str, Any] = {}
+    if "user_friends" in models.side_params(name):
+        side["user_friends"] = data.friends
     if name != "hybrid":
-        return {}
-    side: dict[str, Any] = {"user_friends": data.friends}
+        return side
     if signals == "all":
         side["item_tags"] = data.item_tags(exclude=held_out)
     return side

@@ -203,6 +203,13 @@ class StudyResult:
     tuning: dict[str, TuningResult] = field(default_factory=dict)
 
 
+def study_models() -> list[str]:
+    """The models :func:`run_study` compares by default: every registered one but those
+    needing an install extra (``models.EXTRAS``) and the slow graph models (``models.SLOW``)."""
+    return [name for name in models.available()
+            if name not in models.EXTRAS and name not in models.SLOW]
+
+
 def run_study(data: StudyData | str | os.PathLike | None = None,
               names: Sequence[str] | None = None, seed: int = 42, tuned: bool = True,
               new_user_models: Sequence[str] = ("hybrid", "als", "plain-als", "item-knn",
@@ -213,7 +220,7 @@ def run_study(data: StudyData | str | os.PathLike | None = None,
 
     ``train, test = holdout_split(X, seed=seed)``; ``fit_part, validation =
     holdout_split(train, seed=seed + 1)``. With ``tuned=True`` each model in ``names``
-    (default: registered ones without an extra) with a search space is tuned with :func:`tune`
+    (default: :func:`study_models`) with a search space is tuned with :func:`tune`
     (:data:`STRATEGIES`); otherwise the registry defaults are used. The hybrid's ALS part
     takes the tuned ALS settings. Tag side data always leaves out the tags of the held-out
     pairs of the set being scored. The test table also has ``plain-als``
@@ -227,7 +234,7 @@ def run_study(data: StudyData | str | os.PathLike | None = None,
     if not isinstance(data, StudyData):
         data = load_study(data)
     if names is None:
-        names = [name for name in models.available() if name not in models.EXTRAS]
+        names = study_models()
     names = list(names)
     plays = data.plays
     train, test = holdout_split(plays, seed=seed)

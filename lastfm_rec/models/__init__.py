@@ -7,17 +7,25 @@ the real data (seed 42; recorded in :data:`TUNED`), except ``sgd-mf``, which kee
 notebook's settings: every setting searched ranked at chance level, so the "best" one would
 be noise.
 
-===============  =========================================================================
-``random``       a seeded random order per user: the chance level
-``popularity``   most listeners first (the baseline)
-``item-knn``     item-item cosine of log1p play vectors, top-K neighbours
-``rp3beta``      popularity-discounted 3-step random walk
-``als``          ``implicit`` ALS (Hu, Koren & Volinsky confidence weights)
-``ease``         closed-form item-item ridge model with a zero diagonal
-``hybrid``       EASE with tag-aware weights and friends' plays + tag profile + ALS: the best
-``sgd-mf``       the original's MSE-on-observed matrix factorisation (``original.cfmodel``)
-``spark-als``    ALS fitted by Apache Spark MLlib (the ``spark`` extra and Java 17+)
-===============  =========================================================================
+===================  =========================================================================
+``random``           a seeded random order per user: the chance level
+``popularity``       most listeners first (the baseline)
+``item-knn``         item-item cosine of log1p play vectors, top-K neighbours
+``rp3beta``          popularity-discounted 3-step random walk
+``als``              ``implicit`` ALS (Hu, Koren & Volinsky confidence weights)
+``ease``             closed-form item-item ridge model with a zero diagonal
+``hybrid``           EASE with tag-aware weights and friends' plays + tag profile + ALS: the best
+``sgd-mf``           the original's MSE-on-observed matrix factorisation (``original.cfmodel``)
+``spark-als``        ALS fitted by Apache Spark MLlib (the ``spark`` extra and Java 17+)
+``lightgcn``         LightGCN: light graph convolution over the user-artist graph, BPR
+                     (TensorFlow; epochs chosen on a validation part)
+``social-lightgcn``  SocialLGN: LightGCN whose users also propagate over the friend graph
+===================  =========================================================================
+
+Models in :data:`SLOW` (the graph models: minutes per fit on the real data; TensorFlow) and in
+:data:`EXTRAS` are registered and pass the same contract, but are left out of
+:func:`lastfm_rec.evaluation.tuning.run_study`'s default models (so out of ``make run``'s
+notebooks): name them to include them.
 
 The hybrid uses side data only when given it (``item_tags``, ``user_friends``); built by
 ``create("hybrid")`` alone it is EASE blended with ALS. Its parts' settings have
@@ -35,6 +43,7 @@ from lastfm_rec.models.base import ModelFitError, Recommender
 from lastfm_rec.models.ease import EASERecommender
 from lastfm_rec.models.hybrid import BINARY_ALS, HybridRecommender
 from lastfm_rec.models.item_knn import ItemKNNRecommender
+from lastfm_rec.models.lightgcn import LightGCNRecommender, SocialLightGCNRecommender
 from lastfm_rec.models.popularity import PopularityRecommender, RandomRecommender
 from lastfm_rec.models.rp3beta import RP3betaRecommender
 from lastfm_rec.models.sgd_mf import SGDMFRecommender
@@ -50,6 +59,8 @@ _REGISTRY: dict[str, type[Recommender]] = {
     "hybrid": HybridRecommender,
     "sgd-mf": SGDMFRecommender,
     "spark-als": SparkALSRecommender,
+    "lightgcn": LightGCNRecommender,
+    "social-lightgcn": SocialLightGCNRecommender,
 }
 
 #: The registered model that ranks held-out listens best (test NDCG@10, notebook 5's
@@ -58,6 +69,10 @@ BEST_MODEL = "hybrid"
 
 #: Models that need an install extra (name -> extra): left out of the study's default models.
 EXTRAS: dict[str, str] = {"spark-als": "spark"}
+
+#: Models too slow for the study's default models (trained for minutes on the real data):
+#: run only when named.
+SLOW: frozenset[str] = frozenset({"lightgcn", "social-lightgcn"})
 
 #: Settings chosen on validation NDCG@10 (real data, seed 42), which the defaults equal.
 TUNED: dict[str, dict[str, Any]] = {
@@ -139,5 +154,6 @@ def create(name: str, inputs: str = "plays", **params: Any) -> Recommender:
     return factory(**{**settings, **params})
 
 
-__all__ = ["BEST_MODEL", "EXTRAS", "TUNED", "TUNED_BINARY", "TUNED_BY_INPUT", "TUNED_VALIDATION",
-           "ModelFitError", "Recommender", "available", "create", "input_kind", "side_params"]
+__all__ = ["BEST_MODEL", "EXTRAS", "SLOW", "TUNED", "TUNED_BINARY", "TUNED_BY_INPUT",
+           "TUNED_VALIDATION", "ModelFitError", "Recommender", "available", "create",
+           "input_kind", "side_params"]
