@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from lastfm_rec import models
 from lastfm_rec.data.matrices import StudyData
 from lastfm_rec.evaluation.metrics import ndcg_at_k, precision_at_k, recall_at_k
-from lastfm_rec.evaluation.ranking import rank_users
+from lastfm_rec.evaluation.ranking import evaluated_users, rank_users
 from lastfm_rec.evaluation.splits import random_split
 from lastfm_rec.models.base import scale_plays
 from lastfm_rec.ops import profiled, reuse_results
@@ -137,7 +137,7 @@ def fit_and_score(name: str, data: StudyData, signals: str, train: sp.csr_matrix
         started = time.perf_counter()
         model.fit(matrix, show_progress=False)
         fit_seconds = time.perf_counter() - started
-        users = np.flatnonzero(np.diff(test.indptr) > 0)
+        users = evaluated_users(test)
         with profiled("rank"):
             ranked = rank_users(model, users, matrix[users], max(K))
     return {**literature_metrics(ranked, test[users], K), "users": int(users.size),

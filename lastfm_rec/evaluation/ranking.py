@@ -31,6 +31,11 @@ if TYPE_CHECKING:
     from lastfm_rec.models.base import Recommender
 
 
+def evaluated_users(held_out: sp.csr_matrix) -> np.ndarray:
+    """The users an evaluation scores: those with a non-empty ``held_out`` row, in order."""
+    return np.flatnonzero(np.diff(held_out.indptr) > 0)
+
+
 def rank_users(model: Recommender, userids: np.ndarray, user_items: sp.csr_matrix, n: int,
                recalculate_user: bool = False, batch_size: int = 512) -> np.ndarray:
     """Top-``n`` ids (already listened artists filtered) for ``userids``, one row each."""
@@ -79,7 +84,7 @@ def evaluate(model: Recommender, train: sp.csr_matrix, test: sp.csr_matrix,
     if train.shape != test.shape:
         raise ValueError(f"train {train.shape} and test {test.shape} differ in shape")
     started = time.perf_counter()
-    users = np.flatnonzero(np.diff(test.indptr) > 0)
+    users = evaluated_users(test)
     popularity = listeners(train) if popularity is None else popularity
     with profiled("evaluate"):
         ranked = rank_users(model, users, train[users], max(K))
@@ -100,7 +105,7 @@ def evaluate_new_users(model: Recommender, given: sp.csr_matrix, hidden: sp.csr_
     """
     given, hidden = check_csr(given, "given"), check_csr(hidden, "hidden")
     started = time.perf_counter()
-    users = np.flatnonzero(np.diff(hidden.indptr) > 0)
+    users = evaluated_users(hidden)
     if popularity is None:
         popularity = getattr(model, "item_listeners_", None)
         if popularity is None:

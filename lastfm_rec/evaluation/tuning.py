@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from lastfm_rec import models
 from lastfm_rec.data.matrices import StudyData, load_study, side_data
 from lastfm_rec.evaluation.metrics import ndcg_per_user
-from lastfm_rec.evaluation.ranking import evaluate, evaluate_new_users
+from lastfm_rec.evaluation.ranking import evaluate, evaluate_new_users, evaluated_users
 from lastfm_rec.evaluation.splits import holdout_split, new_user_split
 from lastfm_rec.ops import profiled, reuse_results, reused_seconds
 
@@ -181,7 +181,7 @@ def _fit_and_evaluate(model: models.Recommender, train: sp.csr_matrix,
     model.fit(train, show_progress=False)
     fit_seconds = time.perf_counter() - started + reused_seconds() - reused
     row, ranked = evaluate(model, train, test, return_ranked=True)
-    users = np.flatnonzero(np.diff(test.indptr) > 0)
+    users = evaluated_users(test)
     return {**row, "fit_seconds": fit_seconds}, ndcg_per_user(ranked, test[users], PER_USER_K)
 
 
@@ -272,7 +272,7 @@ def run_study(data: StudyData | str | os.PathLike | None = None,
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
     per_user_table = pd.DataFrame(per_user, index=pd.Index(
-        np.flatnonzero(np.diff(test.indptr) > 0), name="user"))
+        evaluated_users(test), name="user"))
 
     new_train, given, hidden, new_ids = new_user_split(plays, seed=seed)
     keep = np.setdiff1d(np.arange(plays.shape[0]), new_ids)
