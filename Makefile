@@ -7,7 +7,7 @@ PIP := $(PY) -m pip --disable-pip-version-check --quiet --no-input
 STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.installed-spark
 
-.PHONY: install install-spark data run run-spark lab notebooks test lint bench lock clean
+.PHONY: install install-spark data run run-spark run-graph lab notebooks test lint bench lock clean
 
 install: $(STAMP)
 
@@ -46,6 +46,10 @@ lab: data
 # Notebook 07 (Spark against implicit at 1x and 10x synthetic data, about 5 minutes).
 run-spark: data install-spark
 	@$(PY) -m lastfm_rec.reports notebooks --only 07 --out reports
+
+# Notebook 08 (LightGCN and SocialLGN trained on the papers' protocol, about half an hour).
+run-graph: data
+	@$(PY) -m lastfm_rec.reports notebooks --only 08 --out reports --timeout 7200
 
 # Refresh the outputs stored in the committed notebooks (after a library change).
 notebooks: data

@@ -31,8 +31,11 @@ RESULTS_MIME = "application/vnd.lastfm-rec.results+json"
 MACHINE_KEY = "lastfm_rec_machine"
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
-#: Notebooks left out of a whole-folder run: they have their own make target (run-spark).
-SEPARATE = ("07_scaling_out.ipynb",)
+#: Notebooks left out of a whole-folder run: they have their own make targets (run-spark,
+#: run-graph).
+SEPARATE = ("07_scaling_out.ipynb", "08_graph_models.ipynb")
+#: Seconds a notebook cell may run before its execution fails (a hung kernel stops the run).
+CELL_TIMEOUT = 900
 
 
 def plot_history(history: Any, groups: list[list[str]], xlabel: str = "iteration") -> None:
@@ -200,7 +203,7 @@ def figure_kind(path: str) -> str:
     name = parts[-1]
     if "spearman" in path.lower():
         return "correlation"
-    if "significance" in parts:
+    if any(part.endswith("significance") for part in parts):
         return "p-value" if name.endswith("_p") else "paired" if name != "users" else "exact"
     if name.endswith(" sd"):
         return "spread"
@@ -293,7 +296,7 @@ def _kernel_config() -> Any:
 
 def execute_notebook(path: str | os.PathLike, out_dir: str | os.PathLike,
                      parameters: Mapping[str, Any] | None = None, html: bool = True,
-                     timeout: int = 900) -> ExecutedNotebook:
+                     timeout: int = CELL_TIMEOUT) -> ExecutedNotebook:
     """Execute a notebook top to bottom and write the executed copy (and HTML) to ``out_dir``.
 
     The kernel runs with the notebook's own folder as working directory, as it would in
@@ -349,31 +352,31 @@ def _share_cores(jobs: int) -> None:
             os.environ.setdefault(name, share)
 
 
-def _run_one(path: Path, out: Path, html: bool, jobs: int) -> ExecutedNotebook:
+def _run_one(path: Path, out: Path, html: bool, jobs: int, timeout: int) -> ExecutedNotebook:
     _share_cores(jobs)
-    return execute_notebook(path, out, html=html)
+    return execute_notebook(path, out, html=html, timeout=timeout)
 
 
-def run_notebooks(paths: list[Path], out: Path, html: bool = True, jobs: int = 1
-                  ) -> Iterator[ExecutedNotebook]:
+def run_notebooks(paths: list[Path], out: Path, html: bool = True, jobs: int = 1,
+                  timeout: int = CELL_TIMEOUT) -> Iterator[ExecutedNotebook]:
     """Execute ``paths`` into ``out``, ``jobs`` at a time, yielding each as it finishes.
 
     With more than one job each notebook runs in a worker process of its own (its kernel
     inherits the worker's thread settings, :func:`_share_cores`), and the notebooks start
     from the last name: later notebooks are the longer ones, so the longest starts first
     and the short ones fill the other lane. A failed notebook's error is raised once the
-    notebooks already running have finished.
+    notebooks already running have finished. ``timeout``: seconds a cell may run.
     """
     if jobs <= 1 or len(paths) <= 1:
         for path in paths:
-            yield execute_notebook(path, out, html=html)
+            yield execute_notebook(path, out, html=html, timeout=timeout)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     context = multiprocessing.get_context("spawn")  # no zmq state copied into the workers
     with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=context) as pool:
-        futures = [pool.submit(_run_one, path, out, html, jobs)
+        futures = [pool.submit(_run_one, path, out, html, jobs, timeout)
                    for path in sorted(paths, reverse=True)]
         for future in as_completed(futures):
             yield future.result()
@@ -392,9 +395,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=default_jobs(),
                         help="notebooks executed at once (default: %(default)s, one per core "
                              "up to two)")
+    parser.add_argument("--timeout", type=int, default=CELL_TIMEOUT, metavar="SECONDS",
+                        help="longest a cell may run (default: %(default)s; notebook 08's "
+                             "fits need more)")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
+    if args.timeout < 1:
+        parser.error("--timeout must be at least 1 second")
     paths = sorted(args.notebooks.glob("*.ipynb"))
     if args.only:
         paths = [p for p in paths if any(p.name.startswith(o) for o in args.only)]
@@ -407,7 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs > 1 and len(paths) > 1:
         print(f"running {len(paths)} notebooks, {min(args.jobs, len(paths))} at a time ...",
               flush=True)
-    for done in run_notebooks(paths, args.out, html=args.html, jobs=args.jobs):
+    for done in run_notebooks(paths, args.out, html=args.html, jobs=args.jobs,
+                              timeout=args.timeout):
         print(f"{done.notebook.name} ... {done.seconds:.1f} s -> {done.html or done.notebook}",
               flush=True)
     print(f"{len(paths)} notebooks in {time.perf_counter() - total:.1f} s; "

@@ -61,6 +61,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "05": {},
     "06": {},
     "07": {"real_data": False, "scales": [0.05], "factors": 8, "iterations": 3},
+    "08": {"max_epochs": 6, "eval_every": 2, "patience": 2, "reference_models": ["ease"]},
 }
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from notebook_runs import FULL, MAKE_RUN, NOTEBOOKS
 
+from lastfm_rec.evaluation.cold import COLD_WEIGHTS
 from lastfm_rec.models import BEST_MODEL
 from lastfm_rec.reports import compare_results, read_results
 
@@ -176,3 +177,27 @@ def test_literature_protocol_beats_the_published_social_recommenders(executed) -
     for run, signals in r["literature_signals"].items():
         if signals == "binary" and run != "popularity":
             assert lit[run]["ndcg@10"] >= lit["item-knn"]["ndcg@10"], run
+
+
+def test_artists_nobody_played_are_ranked_by_their_tags(executed) -> None:
+    """Notebook 5: one fitted hybrid with and without ``cold_weight``; notebook 6: every
+    run's recovery of test rows whose artist has no training row."""
+    r = executed["05_ranking_evaluation.ipynb"]
+    label = f"cold_weight {COLD_WEIGHTS['holdout']:g}"
+    base, weighted = r["cold"]["cold_weight 0"], r["cold"][label]
+    assert base["ndcg@10"] == pytest.approx(r["test"]["hybrid"]["ndcg@10"], abs=1e-9)
+    assert base["cold rows"] == weighted["cold rows"] > 1000
+    assert base["recovered"] == 0 < weighted["recovered"]
+    paired = r["cold_significance"][label]
+    assert paired["difference"] == pytest.approx(weighted["ndcg@10"] - base["ndcg@10"],
+                                                 abs=1e-12)
+    assert paired["ci_low"] <= paired["difference"] <= paired["ci_high"]
+    assert paired["difference"] > -5e-4  # ranking them costs the other listens nothing
+    lit = executed["06_literature_protocol.ipynb"]
+    cold_run = "hybrid + cold artists (all signals)"
+    recovered = {run: row["cold_recovered@10"] for run, row in lit["literature_cold"].items()}
+    assert recovered.pop(cold_run) > 0 and set(recovered.values()) == {0}
+    assert len({row["cold_rows"] for row in lit["literature_cold"].values()}) == 1
+    with_cold, without = (lit["literature"][run]["ndcg@10"]
+                          for run in (cold_run, "hybrid (all signals)"))
+    assert with_cold > without - 5e-4

@@ -201,6 +201,10 @@ class StudyResult:
     """Each test user's NDCG@10 (:data:`PER_USER_K`), one column per model of ``test``: what
     :func:`lastfm_rec.evaluation.significance.paired_comparison` compares."""
     tuning: dict[str, TuningResult] = field(default_factory=dict)
+    fitted: dict[str, models.Recommender] = field(default_factory=dict)
+    """The test table's models named in ``run_study(keep=...)``, fitted on the training part."""
+    split: tuple[sp.csr_matrix, sp.csr_matrix] | None = None
+    """``(train, test)`` of the test table."""
 
 
 def study_models() -> list[str]:
@@ -215,7 +219,7 @@ def run_study(data: StudyData | str | os.PathLike | None = None,
               new_user_models: Sequence[str] = ("hybrid", "als", "plain-als", "item-knn",
                                                 "popularity", "sgd-mf",
                                                 "sgd-mf-similar-users"),
-              show_progress: bool = False) -> StudyResult:
+              show_progress: bool = False, keep: Sequence[str] = ()) -> StudyResult:
     """The ranking study: split, tune on validation, refit on training, report on test.
 
     ``train, test = holdout_split(X, seed=seed)``; ``fit_part, validation =
@@ -229,7 +233,8 @@ def run_study(data: StudyData | str | os.PathLike | None = None,
     seconds as if fitted alone. The new-user table holds 10% of users out of training
     (:func:`new_user_split`, seed ``seed``), folds in half of each one's artists and scores
     the other half; ``sgd-mf-similar-users`` is the original's similar-users heuristic on the
-    sgd-mf embeddings. ``show_progress`` shows a tqdm bar per search and per table.
+    sgd-mf embeddings. ``show_progress`` shows a tqdm bar per search and per table; the
+    test table's models named in ``keep`` are returned fitted (``StudyResult.fitted``).
     """
     if not isinstance(data, StudyData):
         data = load_study(data)
@@ -259,7 +264,7 @@ def run_study(data: StudyData | str | os.PathLike | None = None,
     runs["plain-als"] = ("als", PLAIN_ALS)
     runs["sgd-mf-similar-users"] = ("sgd-mf", {**chosen.get("sgd-mf", {}),
                                                "fold_in": "similar-users"})
-    rows, per_user = {}, {}
+    rows, per_user, fitted = {}, {}, {}
     with reuse_results():  # the hybrid's ALS part is the als run: one fit, timed for both
         for label in tqdm([*names, "plain-als"], desc="test", disable=not show_progress):
             name, params = runs[label]
@@ -268,6 +273,8 @@ def run_study(data: StudyData | str | os.PathLike | None = None,
             with profiled(f"test {label}"):
                 metrics, per_user[label] = _fit_and_evaluate(model, train, test)
                 rows[label] = {**metrics, "params": repr(params)}
+            if label in keep:
+                fitted[label] = model
             _log.info("test %s: ndcg@10=%.4f", label, rows[label]["ndcg@10"])
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
@@ -293,4 +300,5 @@ def run_study(data: StudyData | str | os.PathLike | None = None,
             _log.info("new users %s: ndcg@10=%.4f", label, new_rows[label]["ndcg@10"])
     new_users = pd.DataFrame.from_dict(new_rows, orient="index")
     new_users.index.name = "model"
-    return StudyResult(test=table, new_users=new_users, per_user=per_user_table, tuning=tuning)
+    return StudyResult(test=table, new_users=new_users, per_user=per_user_table, tuning=tuning,
+                       fitted=fitted, split=(train, test))

@@ -21,6 +21,10 @@ Three signals, each scaled per user to a maximum absolute value of 1 and summed:
 6. **ALS on 0/1 input** (weight ``binary_als_weight``): a second ALS (part ``binary_als``,
    from the settings :data:`BINARY_ALS`) on the plays turned into 0/1, next to the one on
    play counts.
+7. **Cold artists by their tags** (weight ``cold_weight``): artists with no training
+   listener have no EASE, ALS or RP3beta score, so only the tag profile reaches them, at
+   ``tag_weight`` against the sum of every part for the others; ``cold_weight`` adds their
+   tag-profile score once more, with a weight of its own.
 
 The parts are models of their own, configured with scikit-learn's nested parameter names
 (``create("hybrid", als__factors=64)``, ``set_params(rp3__beta=0.2)``; the parts take the
@@ -119,6 +123,9 @@ class HybridRecommender(Recommender):
         Weight of the friends' mean 0/1 plays as a score of its own (0 leaves it out).
     binary_als_weight
         Weight of the ALS part on 0/1 input (0 leaves it out).
+    cold_weight
+        Weight of the tag-profile score added again for artists with no training listener
+        (0: they get the tag profile's score only).
     **part_settings
         The parts' settings as ``<part>__<setting>``: ``als__*`` and ``binary_als__*``
         (:class:`~lastfm_rec.models.als.ALSRecommender`: ``factors``, ``regularization``,
@@ -140,12 +147,13 @@ class HybridRecommender(Recommender):
                  tag_gram: float = 20.0, friends: float = 0.3, tag_weight: float = 0.4,
                  min_listeners: int = 2, als_weight: float = 1.0, rp3_weight: float = 0.0,
                  social_weight: float = 0.0, binary_als_weight: float = 0.0,
-                 **part_settings: Any) -> None:
+                 cold_weight: float = 0.0, **part_settings: Any) -> None:
         self.item_tags, self.user_friends = item_tags, user_friends
         self.l2, self.tag_gram, self.friends = l2, tag_gram, friends
         self.tag_weight, self.min_listeners = tag_weight, min_listeners
         self.als_weight, self.rp3_weight = als_weight, rp3_weight
         self.social_weight, self.binary_als_weight = social_weight, binary_als_weight
+        self.cold_weight = cold_weight
         settings = self._part_settings(part_settings)
         self.als = ALSRecommender(**settings["als"])
         self.binary_als = ALSRecommender(**{**BINARY_ALS, **settings["binary_als"]})
@@ -199,9 +207,13 @@ class HybridRecommender(Recommender):
         ease = np.zeros((userids.size, self.n_items))
         ease[:, self.items_] = float32_product(query, self.weights_)
         scores = _scale_rows(ease)
-        if self.tags_ is not None and self.tag_weight:
+        if self.tags_ is not None and (self.tag_weight or self.cold_weight):
             profile = normalize_rows(sp.csr_matrix(played @ self.tags_))
-            scores += self.tag_weight * _scale_rows((profile @ self.tags_.T).toarray())
+            tag_scores = _scale_rows((profile @ self.tags_.T).toarray())
+            scores += self.tag_weight * tag_scores
+            cold = self.item_listeners_ == 0
+            if self.cold_weight and cold.any():
+                scores[:, cold] += self.cold_weight * tag_scores[:, cold]
         for weight, part in [(self.als_weight, self.als_),
                              (self.binary_als_weight, self.binary_als_),
                              (self.rp3_weight, self.rp3_)]:

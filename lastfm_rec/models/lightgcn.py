@@ -40,7 +40,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lastfm_rec.models.base import FactorRecommender, FitCallback, plain, scale_plays
-from lastfm_rec.ops import solver_threads, top_n
+from lastfm_rec.ops import check_csr, solver_threads, top_n
 
 logger = logging.getLogger(__name__)
 
@@ -219,6 +219,9 @@ class LightGCNRecommender(FactorRecommender):
         The epoch whose embeddings were kept (0-d; ``epochs`` without validation).
     validation_curve_ : numpy.ndarray
         ``(evaluations, 2)``: epoch, validation NDCG@10 (empty without validation).
+    test_curve_ : numpy.ndarray
+        ``(evaluations, 2)``: epoch, NDCG@10 of the ``test_items`` given to :meth:`fit`
+        (empty without them or without validation).
     loss_curve_ : numpy.ndarray
         Mean BPR loss plus L2 term of every epoch trained (of the refit, with ``refit``).
     item_layers_ : numpy.ndarray
@@ -271,6 +274,28 @@ class LightGCNRecommender(FactorRecommender):
         return final[:n_users], final[n_users:], item_layers, []
 
     # ------------------------------------------------------------------ training
+    def fit(self, user_items: sp.spmatrix, show_progress: bool = True,
+            callback: FitCallback | None = None,
+            test_items: sp.spmatrix | None = None) -> LightGCNRecommender:
+        """Learn from ``user_items`` (:meth:`Recommender.fit`).
+
+        ``test_items``: held-out test rows (users x artists, the play matrix's shape) to
+        *watch*, never to choose: at every validation evaluation their NDCG@10 is computed
+        too (the embeddings of that epoch propagated over the graph of all training rows,
+        training rows masked) and kept in ``test_curve_``. Its maximum is the figure a
+        paper that picks its best epoch by test NDCG would print; the fitted model is the
+        one validation chose either way.
+        """
+        self._test_items = None if test_items is None else check_csr(
+            test_items, "test_items", convert=True)
+        if self._test_items is not None and self._test_items.shape != user_items.shape:
+            raise ValueError(f"test_items must have the shape of user_items {user_items.shape}, "
+                             f"got {self._test_items.shape}")
+        try:
+            return super().fit(user_items, show_progress, callback)
+        finally:
+            self._test_items = None
+
     def _fit(self, user_items: sp.csr_matrix, show_progress: bool = False,
              callback: FitCallback | None = None) -> None:
         tf = _tensorflow()
@@ -279,10 +304,15 @@ class LightGCNRecommender(FactorRecommender):
         positives = scale_plays(user_items, "binary")
         train, validation = _carve(positives, float(self.validation_fraction),
                                    np.random.default_rng(seeds[1]))
+        self.test_curve_ = np.zeros((0, 2))
         if validation.nnz:
             run = _Run(self, tf, train, friends, seeds[0], validation)
+            test_items = getattr(self, "_test_items", None)
+            if test_items is not None:
+                run.watch(positives, test_items)
             run.train(int(self.epochs), show_progress, callback)
             self.validation_curve_ = np.array(run.curve, dtype=np.float64).reshape(-1, 2)
+            self.test_curve_ = np.array(run.test_curve, dtype=np.float64).reshape(-1, 2)
             self.best_epoch_ = np.array(run.best_epoch)
             if self.refit:
                 run = _Run(self, tf, positives, friends, seeds[0], None)
@@ -297,12 +327,8 @@ class LightGCNRecommender(FactorRecommender):
         self.loss_curve_ = np.array(run.losses, dtype=np.float64)
         user_factors, item_factors, item_layers, norms = run.embeddings(
             _Graphs(tf, bipartite_adjacency(positives), friends))
-        graph_users = np.diff(positives.indptr) > 0
-        if friends is not None:
-            graph_users |= np.diff(friends.indptr) > 0
-        user_factors[~graph_users] = 0.0
-        item_factors[self.item_listeners_ == 0] = 0.0
-        self.user_factors, self.item_factors = user_factors, item_factors
+        self.user_factors, self.item_factors = _outside_graph_zeroed(
+            user_factors, item_factors, positives, friends)
         self.item_layers_ = item_layers
         self._set_fusion({**run.fusion_values(), "layer_norms_": norms})
 
@@ -332,7 +358,7 @@ class LightGCNRecommender(FactorRecommender):
     def _state(self) -> dict[str, np.ndarray | sp.spmatrix]:
         return {**super()._state(), "item_layers_": self.item_layers_,
                 "best_epoch_": self.best_epoch_, "validation_curve_": self.validation_curve_,
-                "loss_curve_": self.loss_curve_}
+                "test_curve_": self.test_curve_, "loss_curve_": self.loss_curve_}
 
     def _shape_problem(self) -> str | None:
         expected = (int(self.layers), self.n_items, int(np.shape(self.item_factors)[-1]))
@@ -451,6 +477,18 @@ def _combine(tf: Any, social: Any, interaction: Any, fusion: dict[str, Any]) -> 
     return joined @ fusion["w_combine"] + fusion["bias"]
 
 
+def _outside_graph_zeroed(users: np.ndarray, items: np.ndarray, positives: sp.csr_matrix,
+                          friends: sp.csr_matrix | None) -> tuple[np.ndarray, np.ndarray]:
+    """The final embeddings with users and artists that have no edge in the training graph
+    set to 0 (their random layer-0 start is all they would have)."""
+    graph_users = np.diff(positives.indptr) > 0
+    if friends is not None:
+        graph_users |= np.diff(friends.indptr) > 0
+    users[~graph_users] = 0.0
+    items[np.bincount(positives.indices, minlength=positives.shape[1]) == 0] = 0.0
+    return users, items
+
+
 class _Graphs:
     """The propagation matrices as TensorFlow constants and the products by them.
 
@@ -461,7 +499,7 @@ class _Graphs:
 
     def __init__(self, tf: Any, adjacency: sp.csr_matrix,
                  friends: sp.csr_matrix | None) -> None:
-        self.tf = tf
+        self.tf, self.friends = tf, friends
         self.parts = [self._constants(normalized_adjacency(adjacency))]
         if friends is not None:
             self.parts.append(self._constants(friends))
@@ -519,6 +557,8 @@ class _Run:
         self.pairs = np.c_[coo.row, coo.col].astype(np.int32)
         self.losses: list[float] = []
         self.curve: list[tuple[int, float]] = []
+        self.test_curve: list[tuple[int, float]] = []
+        self.watched: tuple[_Graphs, sp.csr_matrix, sp.csr_matrix] | None = None
         self.best_epoch, self.best_ndcg, self.best_values = 0, -np.inf, None
 
     def _forward(self, graphs: list[Callable[[Any], Any]]) -> tuple[Any, ...]:
@@ -589,6 +629,8 @@ class _Run:
                     ndcg = self._validate()
                     self.curve.append((epoch, ndcg))
                     postfix["val_ndcg@10"] = f"{ndcg:.4f}"
+                    if self.watched is not None:
+                        self.test_curve.append((epoch, self._score_watched()))
                     if ndcg > self.best_ndcg:
                         self.best_epoch, self.best_ndcg, waited = epoch, ndcg, 0
                         self.best_values = {key: value.numpy()
@@ -607,7 +649,20 @@ class _Run:
 
     def _validate(self) -> float:
         users, items, _, _ = self.embeddings(self.graphs)
+        users, items = _outside_graph_zeroed(users, items, self.train_rows, self.graphs.friends)
         return ndcg_at(users, items, self.train_rows, self.validation)
+
+    def watch(self, positives: sp.csr_matrix, test_items: sp.csr_matrix) -> None:
+        """Also score ``test_items`` at each evaluation, as the fitted model would be: over
+        the graph of all training rows ``positives``, with those rows masked."""
+        graphs = _Graphs(self.tf, bipartite_adjacency(positives), self.graphs.friends)
+        self.watched = (graphs, positives, test_items)
+
+    def _score_watched(self) -> float:
+        graphs, positives, test_items = self.watched
+        users, items, _, _ = self.embeddings(graphs)
+        users, items = _outside_graph_zeroed(users, items, positives, graphs.friends)
+        return ndcg_at(users, items, positives, test_items)
 
     def restore_best(self) -> None:
         """Put back the layer-0 embeddings and weights of the best evaluation."""
