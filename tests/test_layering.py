@@ -7,9 +7,10 @@ belongs to the layer of the longest name below that matches it (``spark.study`` 
 
     primitives   ops, files, the subpackages' own __init__ (docstrings only)
     reports      reports (writes through files)
-    raw data     data.hetrec, data.synthetic
+    raw data     data.hetrec, data.synthetic, data.formats
     tables       data.preprocessing, data.sheets
-    matrices     data.matrices; spark.session, spark.io, spark.preprocessing, spark.als
+    matrices     data.matrices, data.releases; spark.session, spark.io, spark.preprocessing,
+                 spark.als
     original     original.* (the original's TensorFlow model, fold-in, section 3)
     models       models.*
     evaluation   evaluation.*, spark.study
@@ -32,9 +33,10 @@ SUBPACKAGES = {"data", "original", "models", "evaluation", "serving", "spark"}
 LAYERS: list[set[str]] = [
     {"ops", "files"} | {f"{name}.__init__" for name in SUBPACKAGES - {"models"}},
     {"reports"},
-    {"data.hetrec", "data.synthetic"},
+    {"data.hetrec", "data.synthetic", "data.formats"},
     {"data.preprocessing", "data.sheets"},
-    {"data.matrices", "spark.session", "spark.io", "spark.preprocessing", "spark.als"},
+    {"data.matrices", "data.releases", "spark.session", "spark.io", "spark.preprocessing",
+     "spark.als"},
     {"original"},
     {"models"},
     {"evaluation", "spark.study"},

@@ -1,7 +1,9 @@
 """``lastfm-rec scale``: the pipeline on Apache Spark, from the command line.
 
-``lastfm-rec scale fit --input DIR_OR_PARQUET --out DIR`` reads the listening rows on Spark,
-re-indexes them (optionally trims outliers), fits MLlib ALS and writes
+``lastfm-rec scale fit --input PATH --out DIR`` reads the listening rows on Spark (a HetRec
+folder, a Parquet table, Last.fm-360K's plays file or an LFM-1b folder; ``--format`` names
+the format where the path does not tell), re-indexes them (optionally trims outliers), fits
+MLlib ALS and writes
 
 * ``DIR/spark-als.npz``: the model in the package's format (``Recommender.save``), which
   ``lastfm-rec recommend --model-file DIR/spark-als.npz`` serves;
@@ -20,6 +22,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from lastfm_rec.data.formats import FORMATS
+
 MODEL_FILE = "spark-als.npz"
 
 
@@ -30,9 +34,16 @@ def add_scale_command(commands: argparse._SubParsersAction) -> None:
     actions = scale.add_subparsers(dest="scale_command", required=True,
                                    parser_class=type(scale))
     fit = actions.add_parser("fit", help="preprocess and fit ALS on Spark; write the model")
-    fit.add_argument("--input", required=True, metavar="DIR_OR_PARQUET",
-                     help="HetRec folder (.dat or .parquet tables) or a Parquet of userID, "
-                          "artistID, weight rows; local or a cluster path (hdfs://, s3a://)")
+    fit.add_argument("--input", required=True, metavar="PATH",
+                     help="HetRec folder (.dat or .parquet tables), a Parquet of userID, "
+                          "artistID, weight rows, Last.fm-360K's "
+                          "usersha1-artmbid-artname-plays.tsv or an LFM-1b folder "
+                          "(LFM-1b_LEs.txt and LFM-1b_artists.txt); local or a cluster path "
+                          "(hdfs://, s3a://)")
+    fit.add_argument("--format", choices=FORMATS, default=None, dest="input_format",
+                     help="the input's format (default: told by the path: file names, a "
+                          "local folder's files, a local .tsv's fields; a cluster path only "
+                          "by its name)")
     fit.add_argument("--out", required=True, type=Path, metavar="DIR",
                      help="output folder: spark-als.npz (here), artists.parquet and top_n.parquet "
                           "(written by Spark: on a cluster, to its shared file system)")
@@ -72,7 +83,8 @@ def _cmd_scale_fit(args: argparse.Namespace) -> int:
     prepared = preprocessing.prepare(session, args.input,
                                      remove_outliers=args.trim_quantile is not None,
                                      quantile=args.trim_quantile or 0.99,
-                                     with_tags=_has_tags(args.input))
+                                     with_tags=_has_tags(args.input),
+                                     source_format=args.input_format)
     print(f"{prepared.n_users} users x {prepared.n_artists} artists "
           f"({prepared.rows_removed} rows trimmed); fitting ALS on {settings.master} ...",
           file=sys.stderr, flush=True)

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
+from lastfm_rec.data.formats import FORMATS, PARQUET, RELEASES, detect_format
 from lastfm_rec.data.preprocessing import NO_TAGS, WeightScaler
-from lastfm_rec.spark.io import read_table
+from lastfm_rec.spark.io import read_parquet_rows, read_release, read_table
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -128,7 +129,8 @@ def add_popularity(artists: DataFrame, ratings: DataFrame, n_users: int) -> Data
         {"popularity_score": 0.0, "listeners": 0})
 
 def prepare(spark: SparkSession, source: str | os.PathLike, remove_outliers: bool = True,
-            quantile: float = 0.99, with_tags: bool = True) -> SparkPrepared:
+            quantile: float = 0.99, with_tags: bool = True,
+            source_format: str | None = None) -> SparkPrepared:
     """The original's preprocessing on Spark: trim, scale, top tags, re-index, popularity.
 
     Parameters
@@ -136,33 +138,47 @@ def prepare(spark: SparkSession, source: str | os.PathLike, remove_outliers: boo
     spark
         The session.
     source
-        A folder of HetRec tables (``.dat`` or ``.parquet``), or a ``user_artists`` Parquet
-        path (then there are no artist names or tags, only ids).
+        A folder of HetRec tables (``.dat`` or ``.parquet``); a Parquet table of
+        ``user_artists`` rows (then there are no artist names or tags, only ids);
+        Last.fm-360K's plays file or an LFM-1b folder (artist names, top tags ``"none"``).
     remove_outliers, quantile
         The trim (the analysis drops rows above the 99th percentile of play counts).
     with_tags
-        Add top tags (needs ``tags`` and ``user_taggedartists`` in ``source``).
+        Add top tags to HetRec artists (needs ``tags`` and ``user_taggedartists`` in
+        ``source``).
+    source_format
+        One of :data:`lastfm_rec.data.formats.FORMATS`; None detects it from ``source``
+        (:func:`lastfm_rec.data.formats.detect_format`).
 
     Returns
     -------
     SparkPrepared
         Cached DataFrames; popularity and listeners count the trimmed rows, as in pandas.
     """
-    user_artists = read_table(spark, source, "user_artists")
+    from pyspark.sql import functions as F
+
+    kind = source_format or detect_format(source)
+    if kind not in FORMATS:
+        raise ValueError(f"unknown format {kind!r}; use one of {', '.join(FORMATS)}")
+    artists: DataFrame | None = None
+    if kind in RELEASES:
+        user_artists, named = read_release(spark, source, kind)
+        artists = named.withColumns({"top3_tags": F.lit(NO_TAGS), "top1_tags": F.lit(NO_TAGS)})
+    elif kind == PARQUET:
+        user_artists = read_parquet_rows(spark, source)
+    else:
+        user_artists = read_table(spark, source, "user_artists")
+        artists = read_table(spark, source, "artists")
+        if with_tags:
+            artists = add_top_tags(artists, read_table(spark, source, "user_taggedartists"),
+                                   read_table(spark, source, "tags"))
     trimmed, scaler, threshold = transform_weights(user_artists, remove_outliers, quantile)
     trimmed = trimmed.cache()
     users = dense_index(trimmed, "userID", "u_id")
     artist_index = dense_index(trimmed, "artistID", "a_id")
     ratings = trimmed.join(users, "userID").join(artist_index, "artistID").select(
         "userID", "artistID", "weight", "w_mm", "u_id", "a_id").cache()
-    if str(source).rstrip("/").endswith(".parquet"):
-        artists = artist_index
-    else:
-        artists = read_table(spark, source, "artists")
-        if with_tags:
-            artists = add_top_tags(artists, read_table(spark, source, "user_taggedartists"),
-                                   read_table(spark, source, "tags"))
-        artists = artists.join(artist_index, "artistID")
+    artists = artist_index if artists is None else artists.join(artist_index, "artistID")
     n_users, n_artists = users.count(), artist_index.count()
     listened = artists.count()
     if listened != n_artists:
