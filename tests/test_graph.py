@@ -309,7 +309,10 @@ def test_recorded_results_of_notebook_08_hold_its_claims() -> None:
         assert run["epochs_run"] < 1000, f"{name}: validation never stopped the run"
         assert run["fit_seconds"] > 60  # minutes, not seconds: why it is not in make run
     # Measured here, chosen on validation: LightGCN above the figure the SocialLGN paper
-    # printed for it (chosen by test NDCG), and the package's hybrid above both graph models.
+    # printed for it (chosen by test NDCG); SocialLGN below its own even at its best test
+    # epoch (docs/results.md says so); the package's hybrid above both graph models.
     assert runs["lightgcn"]["ndcg@10"] > published["LightGCN"]
+    assert runs["social-lightgcn"]["ndcg@10 at test epoch"] < published["SocialLGN"]
     hybrid = r["graph_references"]["hybrid"]["ndcg@10"]
     assert all(hybrid > run["ndcg@10 at test epoch"] for run in runs.values())
+    assert r["graph_best_reference"] == "hybrid"

@@ -22,11 +22,12 @@ with one thread or two. A whole LightGCN epoch (sampling, Adam) took about 1.5 s
 machine shared with other jobs, a SocialLGN epoch about twice that.
 
 On the literature protocol (0/1 input, global 80/20 row split seed 0; defaults: 64 factors,
-3 layers, Adam 1e-3, batch 2048, L2 1e-4, 10% validation, patience 5 x 10 epochs):
-LightGCN's validation chose epoch 490 of 540 run (826 s) and scored test NDCG@10 0.2453;
-trained on all training rows and stopped at its best test epoch (590), as the papers choose,
-0.2514 (the SocialLGN paper reports 0.234 for LightGCN). SocialLGN with the friends: epoch 580
-of 630 (1,344 s), test NDCG@10 0.2249, below LightGCN here (the paper reports 0.2566).
+3 layers, Adam 1e-3, batch 2048, L2 1e-4, 10% validation, patience 5 x 10 epochs),
+``notebooks/08_graph_models.ipynb`` records: LightGCN's validation chose epoch 490 of 540 run
+and scored test NDCG@10 0.2453 (0.2459 at the run's best test epoch, 520; the SocialLGN paper
+reports 0.234 for LightGCN); SocialLGN with the friends chose epoch 580 of 630, 0.2249 (0.2272
+at its best test epoch), below LightGCN here and below the 0.2566 its paper reports. On a
+machine shared with other jobs the fits took about 22 and 29 minutes.
 """
 
 from __future__ import annotations
