@@ -9,17 +9,21 @@ its descendants (the driver JVM that pyspark starts; in local mode it also runs 
 sampled; the table gives the medians of their peaks: Python alone, the JVM, and their sum at
 one moment.
 
+``--artists-per-user N`` grows the rows alone: each user listens to N artists instead of the
+real data's 50, with the users and artists (and so the factors) of the size.
+
 ``--code DIR`` puts DIR first on the command's ``PYTHONPATH``, so that another version of the
 package (e.g. ``git archive main | tar -x -C DIR``) is measured on the same data, with the
 same settings. Outputs: the table on stdout and, with ``--out``, a JSON of every run.
 
 Usage: ``python bench/scale_fit_memory.py [--scales 1 10] [--repeats 3] [--master local[2]]
-[--factors 64] [--iterations 5] [--code DIR] [--workdir DIR] [--out FILE]``
+[--factors 64] [--iterations 5] [--artists-per-user N] [--code DIR] [--workdir DIR] [--out FILE]``
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import statistics
@@ -51,6 +55,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--iterations", type=int, default=5,
                         help="ALS iterations (default 5: the driver's memory does not depend "
                              "on them)")
+    parser.add_argument("--artists-per-user", type=int, default=None, metavar="N",
+                        help="artists per user (default 50, as the real data): more rows, "
+                             "the same users and artists")
     parser.add_argument("--seed", type=int, default=0, help="synthetic data seed (default 0)")
     parser.add_argument("--code", type=Path, default=None, metavar="DIR",
                         help="measure the package in DIR instead of this checkout's")
@@ -74,11 +81,16 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, list[dict]]:
     """Every run of every size: :meth:`bench.runner.Runner.run`'s numbers."""
     from lastfm_rec.data.synthetic import SyntheticSpec, generate_hetrec
 
+    def spec(scale: int) -> SyntheticSpec:
+        scaled = SyntheticSpec.scaled(scale)
+        if args.artists_per_user is None:
+            return scaled
+        return dataclasses.replace(scaled, artists_per_user=args.artists_per_user)
+
     runner = Runner(workdir, command_env(args.code, workdir), CHILD_TIMEOUT)
     runs: dict[str, list[dict]] = {}
     for scale in args.scales:
-        folder = generate_hetrec(workdir / f"x{scale}", SyntheticSpec.scaled(scale),
-                                 seed=args.seed)
+        folder = generate_hetrec(workdir / f"x{scale}", spec(scale), seed=args.seed)
         runs[f"{scale}x"] = []
         for repeat in range(args.repeats):
             out = workdir / f"model-x{scale}"
@@ -97,11 +109,15 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, list[dict]]:
 
 def render(runs: dict[str, list[dict]], args: argparse.Namespace) -> str:
     """The medians of each size's peaks, and its seconds."""
+    from lastfm_rec.data.synthetic import SyntheticSpec
+
     rows = [[size, len(done), *(statistics.median(r[key] for r in done) for key, _ in PEAKS),
              statistics.median(r["wall_seconds"] for r in done)]
             for size, done in runs.items()]
     code = args.code or ROOT
-    return table(f"scale fit driver peak memory ({code}; {args.master}, driver heap "
+    rows_per_user = args.artists_per_user or SyntheticSpec.artists_per_user
+    return table(f"scale fit driver peak memory ({code}; {rows_per_user} artists per user; "
+                 f"{args.master}, driver heap "
                  f"{args.driver_memory}, {args.factors} factors, {args.iterations} "
                  "iterations; medians)",
                  ["size", "runs", *(title for _, title in PEAKS), "seconds"], rows)
