@@ -38,7 +38,7 @@ ARTISTS_FILE = "artists.parquet"
 TOP_N_FILE = "top_n.parquet"
 #: The model file's ``meta`` entry holding :attr:`Session.like_plays`.
 LIKE_PLAYS = "like_plays"
-_REFIT = "write the folder again with `lastfm-rec scale fit`"
+_REFIT = "write the folder again with `lastfm-rec scale fit --out DIR`"
 
 
 def load_model_dir(folder: str | os.PathLike) -> Session:
@@ -58,7 +58,8 @@ def load_model_dir(folder: str | os.PathLike) -> Session:
                          f"fit --input DATA --out {folder}`")
     path = folder / MODEL_FILE
     if not path.is_file():
-        raise ValueError(f"{folder} has no {MODEL_FILE}: {_REFIT} --out {folder}")
+        raise ValueError(f"{folder} has no {MODEL_FILE}: write the folder with `lastfm-rec "
+                         f"scale fit --input DATA --out {folder}`")
     content = read_model_file(path)
     model = Recommender.from_model_file(content)
     like_plays = content.meta.get(LIKE_PLAYS)
@@ -126,7 +127,8 @@ def _user_rows(path: Path, user: str) -> pd.DataFrame:
 
     if "userID" not in dataset.schema.names:
         raise ValueError(f"{path} has no userID column (written by an older version): "
-                         f"{_REFIT} --top-n N")
+                         "write the folder again with `lastfm-rec scale fit --top-n N --out "
+                         "DIR`")
     value: Any = user
     if pa.types.is_integer(dataset.schema.field("userID").type):
         try:
