@@ -99,7 +99,9 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, list[dict]]:
                        "--input", str(folder), "--out", str(out), "--master", args.master,
                        "--driver-memory", args.driver_memory, "--local-dir", str(workdir),
                        "--factors", str(args.factors), "--iterations", str(args.iterations)]
-            run = runner.run(command, f"scale-fit-x{scale}-{repeat + 1}")
+            # Run in workdir: `python -m` puts the folder it runs in first on sys.path, so in
+            # this checkout it would import this checkout's package whatever --code says.
+            run = runner.run(command, f"scale-fit-x{scale}-{repeat + 1}", cwd=workdir)
             runs[f"{scale}x"].append(run)
             print(f"{scale}x run {repeat + 1}: " + ", ".join(
                 f"{title} {run[key]:,.0f}" for key, title in PEAKS)
