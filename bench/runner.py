@@ -80,12 +80,13 @@ TREE_SAMPLE_SECONDS = 0.1
 
 class TreeSampler:
     """Samples, in a thread, the summed RSS of process ``pid`` and its descendants; the
-    largest sum (MB) is ``peak_mb`` once :meth:`stop` returns."""
+    largest sum (MB) is ``peak_mb`` once :meth:`stop` returns, the largest RSS of ``pid``
+    alone ``root_peak_mb`` and the largest sum of its descendants' ``children_peak_mb``."""
 
     def __init__(self, pid: int) -> None:
         import psutil
 
-        self.peak_mb = 0.0
+        self.peak_mb = self.root_peak_mb = self.children_peak_mb = 0.0
         self.done = threading.Event()
         try:
             self.root = psutil.Process(pid)
@@ -99,14 +100,17 @@ class TreeSampler:
         import psutil
 
         while not self.done.wait(TREE_SAMPLE_SECONDS):
-            total = 0
+            children = 0
             try:
-                for process in [self.root, *self.root.children(recursive=True)]:
+                root = self.root.memory_info().rss
+                for process in self.root.children(recursive=True):
                     with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                        total += process.memory_info().rss
+                        children += process.memory_info().rss
             except psutil.NoSuchProcess:  # the root ended between two samples
                 return
-            self.peak_mb = max(self.peak_mb, total / 2**20)
+            self.peak_mb = max(self.peak_mb, (root + children) / 2**20)
+            self.root_peak_mb = max(self.root_peak_mb, root / 2**20)
+            self.children_peak_mb = max(self.children_peak_mb, children / 2**20)
 
     def stop(self) -> None:
         self.done.set()
@@ -129,7 +133,9 @@ class Runner:
         """Run ``cmd``; wall time, CPU time and peak RSS (MB) from ``os.wait4`` (the largest
         single process of the tree), and ``tree_peak_rss_mb``: the largest sum of the RSS of
         the process and all its descendants at one moment (sampled every
-        :data:`TREE_SAMPLE_SECONDS`), what the machine must hold when processes run at once.
+        :data:`TREE_SAMPLE_SECONDS`), what the machine must hold when processes run at once,
+        and of the same samples ``root_peak_rss_mb`` (the process alone) and
+        ``children_peak_rss_mb`` (its descendants, e.g. a Spark driver's JVM).
 
         Raises
         ------
@@ -158,6 +164,8 @@ class Runner:
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         result = {"wall_seconds": wall, "peak_rss_mb": usage.ru_maxrss / 1024,
                   "tree_peak_rss_mb": max(tree.peak_mb, usage.ru_maxrss / 1024),
+                  "root_peak_rss_mb": tree.root_peak_mb,
+                  "children_peak_rss_mb": tree.children_peak_mb,
                   "cpu_seconds": usage.ru_utime + usage.ru_stime, "log": str(log_path)}
         if proc.returncode != 0:
             tail = log_path.read_text(errors="replace").strip().splitlines()[-15:]

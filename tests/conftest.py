@@ -65,14 +65,20 @@ def spark_missing() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def spark():
-    """One local Spark session for the whole run: skipped locally without pyspark or Java
-    17+, an error in CI (which installs both)."""
+def spark_installed() -> None:
+    """pyspark and Java 17+ are here: skipped locally without them, an error in CI (which
+    installs both)."""
     reason = spark_missing()
     if reason:
         if IN_CI:
             pytest.fail(reason + "; CI must run the Spark tests")
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def spark(spark_installed: None):
+    """One local Spark session for the whole run (skipped or failed as
+    :func:`spark_installed`)."""
     from lastfm_rec.spark.session import SparkSettings, spark_session
 
     session = spark_session(SparkSettings(master="local[2]", driver_memory="1g",

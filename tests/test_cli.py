@@ -170,6 +170,13 @@ def test_sheet_liking_every_artist(synthetic_dir, artists, tmp_path, cache) -> N
     (["recommend", "--likes", "x.csv", "-k", "0"], "must be at least 1"),
     (["recommend", "--likes", "x.csv", "--model", "nope"], "unknown model 'nope'"),
     (["neighbors", "x", "--model", "popularity", "--measure", "cosine"], "has none"),
+    (["recommend"], "one of the arguments --likes --user is required"),
+    (["recommend", "--likes", "x.csv", "--user", "2"], "not allowed with argument"),
+    (["recommend", "--user", "2"], "--user serves a known user from a model folder"),
+    (["recommend", "--user", "2", "--model-dir", "d", "--explain"], "leave --explain and"),
+    (["recommend", "--likes", "x.csv", "--model-dir", "d", "--model-file", "f"],
+     "not allowed with argument"),
+    (["recommend", "--likes", "x.csv", "--model-dir", "nowhere"], "model folder nowhere not"),
 ])
 def test_bad_arguments(synthetic_dir, sheet, cache, args, fragment) -> None:
     args = [a if a != "x.csv" else str(sheet) for a in args]

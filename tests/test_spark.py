@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,9 +27,11 @@ from lastfm_rec.data.preprocessing import prepare
 from lastfm_rec.data.sheets import write_rec_sheet
 from lastfm_rec.evaluation.ranking import evaluate
 from lastfm_rec.evaluation.splits import holdout_split
+from lastfm_rec.files import read_model_file
 from lastfm_rec.models import EXTRAS, create
 from lastfm_rec.models.base import Recommender
 from lastfm_rec.reports import read_results
+from lastfm_rec.serving import model_dir
 from lastfm_rec.serving.cli import main
 from lastfm_rec.serving.session import describe_artists
 from lastfm_rec.spark import als, io, preprocessing, session
@@ -173,16 +176,19 @@ def test_spark_als_ranks_as_well_as_implicit_on_synthetic(spark_als, synthetic_s
 
 def test_fit_from_a_dataframe_is_seeded_and_ranks_on_spark(spark, spark_als, synthetic_split,
                                                            tmp_path) -> None:
-    """The same rows as a DataFrame give the factors of the matrix fit (same seed), and the
-    top-N computed on Spark is the factor ranking without the heard artists."""
+    """The same rows as a DataFrame give the factors and listener counts of the matrix fit
+    (same seed), and the top-N computed on Spark is the factor ranking without the heard
+    artists."""
     train = synthetic_split[0]
     coo = train.tocoo()
     frame = spark.createDataFrame(
         list(zip(coo.row.tolist(), coo.col.tolist(), coo.data.astype(int).tolist(),
                  strict=True)), "u_id INT, a_id INT, weight BIGINT")
-    model = create("spark-als", **SMALL).fit(train, ratings=frame)
+    model = create("spark-als", **SMALL).fit_frame(frame, *train.shape)
     np.testing.assert_allclose(model.item_factors, spark_als.item_factors, rtol=1e-4,
                                atol=1e-5)
+    assert model.train_ is None  # the rows stayed on Spark
+    np.testing.assert_array_equal(model.item_listeners_, spark_als.item_listeners_)
     als.recommend_to_parquet(model.spark_model_, frame, 5, tmp_path / "top")
     top = _collect(spark.read.parquet(str(tmp_path / "top")), ["u_id", "rank", "a_id", "score"],
                    ["u_id", "rank"])
@@ -194,27 +200,103 @@ def test_fit_from_a_dataframe_is_seeded_and_ranks_on_spark(spark, spark_als, syn
 
 # --------------------------------------------------------------------------- command
 
-def test_scale_fit_writes_a_model_that_recommend_serves(spark, synthetic_dir, tmp_path,
-                                                        capsys) -> None:
-    out = tmp_path / "out"
+@pytest.fixture(scope="module")
+def model_folder(spark, synthetic_dir, tmp_path_factory) -> Path:
+    """``scale fit --top-n 3`` of the synthetic data, in this process's Spark session."""
+    out = tmp_path_factory.mktemp("scale") / "model"
     assert main(["scale", "fit", "--input", str(synthetic_dir), "--out", str(out),
                  "--factors", "8", "--iterations", "5", "--top-n", "3"]) == 0
-    model = Recommender.load(out / "spark-als.npz")
-    study = load_study(synthetic_dir)
-    assert (model.n_users, model.n_items) == study.plays.shape
-    assert (model.train_ != study.plays).nnz == 0
-    top = spark.read.parquet(str(out / "top_n.parquet"))
-    assert top.count() == 3 * study.plays.shape[0]
-    assert spark.read.parquet(str(out / "artists.parquet")).count() == study.plays.shape[1]
+    return out
+
+
+@pytest.fixture
+def no_data_folder(monkeypatch, tmp_path) -> None:
+    """Serving finds no HetRec folder: LASTFM_REC_DATA and the default path lead nowhere."""
+    monkeypatch.setenv("LASTFM_REC_DATA", str(tmp_path / "no-data"))
+    monkeypatch.chdir(tmp_path)
+
+
+def _likes_sheet(synthetic_dir: Path, path: Path, n: int = 3) -> tuple[Path, list[str]]:
     artists = describe_artists(load_dataset(synthetic_dir))
-    likes = artists.sort_values("listeners", ascending=False)["name"].head(3).tolist()
-    sheet = write_rec_sheet(artists, tmp_path / "likes.csv", n=50, likes=likes)
+    likes = artists.sort_values("listeners", ascending=False)["name"].head(n).tolist()
+    return write_rec_sheet(artists, path, n=50, likes=likes), likes
+
+
+def test_scale_fit_writes_a_model_folder_without_the_rows(model_folder, synthetic_dir) -> None:
+    study = load_study(synthetic_dir)
+    content = read_model_file(model_folder / model_dir.MODEL_FILE)
+    assert not [name for name in content.arrays if "train_" in name]  # no play matrix
+    assert content.meta[model_dir.LIKE_PLAYS] == np.median(study.plays.data)
+    model = Recommender.load(model_folder / model_dir.MODEL_FILE)
+    assert (model.n_users, model.n_items) == study.plays.shape and model.train_ is None
+    np.testing.assert_array_equal(model.item_listeners_,
+                                  np.bincount(study.plays.indices, minlength=model.n_items))
+    artists = model_dir.read_parquet(model_folder / model_dir.ARTISTS_FILE).sort_values("a_id")
+    expected = describe_artists(load_dataset(synthetic_dir))
+    assert artists["a_id"].tolist() == list(range(model.n_items))
+    assert artists["artistID"].tolist() == study.artists.ids.tolist()
+    assert artists["name"].tolist() == expected["name"].tolist()
+    top = model_dir.read_parquet(model_folder / model_dir.TOP_N_FILE)
+    assert len(top) == 3 * model.n_users
+    assert set(top["userID"]) == set(study.users.ids.tolist())
+    np.testing.assert_array_equal(np.sort(study.users.to_index(top["userID"].to_numpy())),
+                                  np.sort(top["u_id"].to_numpy()))
+
+
+def test_recommend_serves_a_model_folder_without_the_data(model_folder, synthetic_dir,
+                                                          tmp_path, monkeypatch,
+                                                          capsys) -> None:
+    """``--model-dir`` needs no HetRec folder, and answers as ``--model-file`` with the data
+    (the same factors, artists and median play count)."""
+    sheet, likes = _likes_sheet(synthetic_dir, tmp_path / "likes.csv")
     capsys.readouterr()
     assert main(["recommend", "--data-dir", str(synthetic_dir), "--model-file",
-                 str(out / "spark-als.npz"), "--likes", str(sheet), "-k", "4", "--json"]) == 0
-    payload = json.loads(capsys.readouterr().out)
-    assert payload["model"] == "spark-als" and len(payload["results"]) == 4
-    assert not set(likes) & {row["name"] for row in payload["results"]}
+                 str(model_folder / model_dir.MODEL_FILE), "--likes", str(sheet), "-k", "4",
+                 "--json"]) == 0
+    with_data = json.loads(capsys.readouterr().out)
+    monkeypatch.setenv("LASTFM_REC_DATA", str(tmp_path / "no-data"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["recommend", "--model-dir", str(model_folder), "--likes", str(sheet),
+                 "-k", "4", "--json"]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert alone["model"] == "spark-als" and len(alone["results"]) == 4
+    assert not set(likes) & {row["name"] for row in alone["results"]}
+    assert alone["results"] == with_data["results"]
+
+
+def test_recommend_serves_a_known_user_from_top_n(model_folder, synthetic_dir, no_data_folder,
+                                                  capsys) -> None:
+    top = model_dir.read_parquet(model_folder / model_dir.TOP_N_FILE)
+    user = int(top["userID"].iloc[0])
+    expected = top[top["userID"] == user].sort_values("rank")
+    assert main(["recommend", "--model-dir", str(model_folder), "--user", str(user), "-k",
+                 "5", "--json"]) == 0
+    captured = capsys.readouterr()
+    payload = json.loads(captured.out)
+    assert [row["a_id"] for row in payload["results"]] == expected["a_id"].tolist()
+    np.testing.assert_allclose([row["score"] for row in payload["results"]],
+                               expected["score"], rtol=1e-6)
+    heard = load_study(synthetic_dir).plays[int(expected["u_id"].iloc[0])].indices
+    assert not set(expected["a_id"]) & set(heard.tolist())
+    assert "holds the best 3 artists of each user" in captured.err  # -k 5 > --top-n 3
+
+
+def test_model_folder_errors_say_what_to_do(model_folder, tmp_path, no_data_folder,
+                                            capsys) -> None:
+    assert main(["recommend", "--model-dir", str(model_folder), "--user", "999999"]) == 2
+    assert "no user '999999' in" in capsys.readouterr().err
+    assert main(["recommend", "--model-dir", str(model_folder), "--user", "x"]) == 2
+    assert "whole-number ids" in capsys.readouterr().err
+    without_top = tmp_path / "no-top"
+    shutil.copytree(model_folder, without_top, ignore=shutil.ignore_patterns("top_n*"))
+    assert main(["recommend", "--model-dir", str(without_top), "--user", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "rerun `lastfm-rec scale fit --top-n N" in err
+    assert main(["recommend", "--model-dir", str(tmp_path / "nowhere"), "--user", "2"]) == 2
+    assert "model folder" in capsys.readouterr().err
+    (without_top / model_dir.MODEL_FILE).unlink()
+    assert main(["recommend", "--model-dir", str(without_top), "--user", "2"]) == 2
+    assert "has no spark-als.npz" in capsys.readouterr().err
 
 
 def test_scale_fit_prints_only_the_packages_lines(spark, synthetic_dir, tmp_path) -> None:
@@ -231,7 +313,7 @@ def test_scale_fit_prints_only_the_packages_lines(spark, synthetic_dir, tmp_path
     assert process.returncode == 0, err
     assert re.fullmatch(r"\d+ users x \d+ artists \(\d+ rows trimmed\); fitting ALS on "
                         r"local\[1\] \.\.\.\n", err), err
-    assert out.startswith("model written to ")
+    assert out.startswith("model folder written to ")
     jvm_log = tmp_path / "lastfm-rec-spark" / f"jvm-{process.pid}.log"
     assert "jdk.incubator.vector" in jvm_log.read_text()  # where the JVM's notice went
 

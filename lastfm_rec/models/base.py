@@ -100,7 +100,10 @@ class Recommender:
     ``save``/``load``, ``get_params``/``set_params``.
 
     Attributes set by :meth:`fit`: ``n_users``, ``n_items``, ``train_`` (the training
-    matrix, float64) and ``item_listeners_`` (users per item in it).
+    matrix, float64) and ``item_listeners_`` (users per item in it). ``train_`` is None for a
+    model fitted from rows that never came to this process
+    (:meth:`~lastfm_rec.models.spark_als.SparkALSRecommender.fit_frame`), and for one loaded
+    from a file saved without them.
     """
 
     name: ClassVar[str] = ""
@@ -555,13 +558,15 @@ class Recommender:
     def model_file(self) -> ModelFile:
         """What :meth:`save` writes: the class name, :meth:`saved_params`, the side data and
         fitted arrays (``arr:<name>``, or ``csr:<name>:data|indices|indptr|shape`` for a
-        sparse one), and ``meta["shape"]``, the fitted users x artists (``None`` unfitted)."""
+        sparse one; no ``train_`` when it is None), and ``meta["shape"]``, the fitted users x
+        artists (``None`` unfitted)."""
         fitted = getattr(self, "n_items", None) is not None
         state = {f"side_{k}": getattr(self, k) for k in self.side_params
                  if getattr(self, k) is not None}
         if fitted:
-            state.update(train_=self.train_, item_listeners_=self.item_listeners_,
-                         **self._state())
+            if self.train_ is not None:
+                state["train_"] = self.train_
+            state.update(item_listeners_=self.item_listeners_, **self._state())
         shape = [int(self.n_users), int(self.n_items)] if fitted else None
         return ModelFile(type(self).__name__, self.saved_params(), _pack(state),
                          {"shape": shape})
@@ -615,6 +620,7 @@ class Recommender:
         if content.meta.get("shape") is not None:
             model.n_users, model.n_items = (int(v) for v in content.meta["shape"])
             model.item_listeners_ = state.pop("item_listeners_")
+            model.train_ = None  # replaced by the file's, when it has one
             model._set_state(state)
         return model
 

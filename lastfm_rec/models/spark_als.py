@@ -1,10 +1,12 @@
 """Implicit-feedback ALS fitted by Apache Spark MLlib, scored here from its factors.
 
 Needs the Spark extra (``make install-spark``) and Java 17+; pyspark is imported inside
-``fit`` only, so the registry stays cheap to import. Fitting runs on the session of
-:func:`lastfm_rec.spark.session.spark_session` (``local[*]``, or the cluster of
-``LASTFM_REC_SPARK_MASTER``); recommending, ``similar_items`` and ``save``/``load`` use the
-factors as every :class:`~lastfm_rec.models.base.FactorRecommender` does.
+``fit`` and ``fit_frame`` only, so the registry stays cheap to import. Fitting runs on the
+session of :func:`lastfm_rec.spark.session.spark_session` (``local[*]``, or the cluster of
+``LASTFM_REC_SPARK_MASTER``); ``fit_frame`` fits rows already on Spark without bringing them
+to this process (``lastfm-rec scale fit``). Recommending, ``similar_items`` and
+``save``/``load`` use the factors as every :class:`~lastfm_rec.models.base.FactorRecommender`
+does.
 
 How Spark's objective maps to ``implicit``'s (:mod:`lastfm_rec.models.als`). Both minimise,
 over every user-artist pair, ``c_ui (p_ui - x_u . y_i)^2`` with preference ``p_ui = 1`` for
@@ -30,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from lastfm_rec.models.base import FactorRecommender, FitCallback, scale_plays
+from lastfm_rec.models.base import FactorRecommender, scale_plays
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -66,44 +68,61 @@ class SparkALSRecommender(FactorRecommender):
         self.factors, self.regularization, self.alpha = factors, regularization, alpha
         self.iterations, self.scaling, self.random_state = iterations, scaling, random_state
         self.blocks = blocks
-        self._frame: DataFrame | None = None
 
-    def fit(self, user_items: sp.spmatrix, show_progress: bool = True,
-            callback: FitCallback | None = None,
-            ratings: DataFrame | None = None) -> SparkALSRecommender:
-        """Learn from ``user_items`` (users x artists play counts), on Spark.
+    def fit_frame(self, ratings: DataFrame, n_users: int, n_items: int) -> SparkALSRecommender:
+        """Learn from listening rows in a Spark DataFrame, without bringing them here.
 
-        ``ratings``: the same listening rows already in a Spark DataFrame (columns ``u_id``,
-        ``a_id``, ``weight``, as :func:`lastfm_rec.spark.preprocessing.prepare` gives), fitted from
-        directly instead of sending ``user_items`` to the cluster. The MLlib model of such a
-        fit is kept in ``spark_model_`` (not saved), for
-        :func:`~lastfm_rec.spark.als.recommend_to_parquet`.
+        Parameters
+        ----------
+        ratings
+            Rows with integer ``u_id`` in ``0..n_users-1``, ``a_id`` in ``0..n_items-1`` and
+            play counts ``weight``, as :func:`lastfm_rec.spark.preprocessing.prepare` gives.
+        n_users, n_items
+            The model's shape.
+
+        Returns
+        -------
+        SparkALSRecommender
+            Fitted as :meth:`fit` fits the same rows as a matrix (same seed, same factors),
+            but only the factors and each artist's listener count come to this process:
+            ``train_`` is None, so a saved model holds no play matrix. The MLlib model is
+            kept in ``spark_model_`` (not saved), for
+            :func:`~lastfm_rec.spark.als.recommend_to_parquet`.
+
+        Raises
+        ------
+        ModelFitError
+            The factors hold NaN or infinite values.
         """
-        self._frame = ratings
-        try:
-            return super().fit(user_items, show_progress, callback)
-        finally:
-            self._frame = None
+        from lastfm_rec.spark import preprocessing
+
+        self.n_users, self.n_items = int(n_users), int(n_items)
+        self.item_listeners_ = preprocessing.item_listeners(ratings, self.n_items)
+        self.train_ = None
+        self._cosine_items = self._cosine_users = None
+        self._train(preprocessing.scaled_ratings(ratings, self.scaling), keep=True)
+        self._check_fit()
+        return self
 
     def _fit(self, user_items: sp.csr_matrix) -> None:
         from lastfm_rec.spark import preprocessing, session
 
-        if self._frame is not None:
-            self._train(preprocessing.scaled_ratings(self._frame, self.scaling), user_items.shape)
-            return
         scaled = scale_plays(user_items, self.scaling)
         with preprocessing.matrix_frame(session.spark_session(), scaled) as frame:
-            self._train(frame, user_items.shape)
+            self._train(frame)
 
-    def _train(self, frame: DataFrame, shape: tuple[int, int]) -> None:
+    def _train(self, frame: DataFrame, keep: bool = False) -> None:
+        """Fit MLlib ALS on rows ``(u_id, a_id, rating)`` and collect the factors; ``keep``
+        the MLlib model in ``spark_model_``."""
         from lastfm_rec.spark import als
 
         model = als.train_als(frame, factors=self.factors, regularization=self.regularization,
-                                alpha=self.alpha, iterations=self.iterations,
-                                seed=self.random_state, blocks=self.blocks)
-        if self._frame is not None:
+                              alpha=self.alpha, iterations=self.iterations,
+                              seed=self.random_state, blocks=self.blocks)
+        if keep:
             self.spark_model_ = model
-        self.user_factors, self.item_factors = als.factor_arrays(model, *shape)
+        self.user_factors, self.item_factors = als.factor_arrays(model, self.n_users,
+                                                                 self.n_items)
 
     def _fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
         """Spark's own user update, exactly: ``(Y'Y + sum c1 y y' + regParam n_u I) x =

@@ -88,15 +88,23 @@ def build_parser() -> argparse.ArgumentParser:
     recommend = commands.add_parser(
         "recommend", parents=[common, _model_option(), _output_options(10)],
         help="recommend artists for the likes in a rec sheet")
-    recommend.add_argument("--likes", type=Path, required=True, metavar="PATH",
-                           help="CSV with columns name and Like (1 or blank), e.g. "
-                                "rec_sheets/your_artists.csv")
+    who = recommend.add_mutually_exclusive_group(required=True)
+    who.add_argument("--likes", type=Path, metavar="PATH",
+                     help="CSV with columns name and Like (1 or blank), e.g. "
+                          "rec_sheets/your_artists.csv")
+    who.add_argument("--user", metavar="ID",
+                     help="a user of the data a model folder was fitted on (its userID): "
+                          "their best unheard artists from top_n.parquet (with --model-dir)")
     recommend.add_argument("--explain", action="store_true",
                            help="add the liked artists that contributed most to each score "
                                 "(models item-knn, rp3beta, ease, als, hybrid, sgd-mf)")
-    recommend.add_argument("--model-file", type=Path, default=None, metavar="PATH",
-                           help="serve a saved model (e.g. from `lastfm-rec scale fit`) "
-                                "instead of --model; fitted on the same data")
+    saved = recommend.add_mutually_exclusive_group()
+    saved.add_argument("--model-dir", type=Path, default=None, metavar="DIR",
+                       help="serve the model folder of `lastfm-rec scale fit --out DIR` "
+                            "instead of --model; needs no data folder")
+    saved.add_argument("--model-file", type=Path, default=None, metavar="PATH",
+                       help="serve a saved model (e.g. DIR/spark-als.npz) instead of --model, "
+                            "with the artists of the data folder it was fitted on")
     recommend.set_defaults(handler=_cmd_recommend)
 
     artists = commands.add_parser("artists", parents=[common],
@@ -147,9 +155,24 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_recommend(args: argparse.Namespace) -> int:
-    from lastfm_rec.data.sheets import read_rec_sheet
     from lastfm_rec.models import create
     from lastfm_rec.serving.explain import check_explainable
+
+    # Every check that needs no model comes before a model is loaded or trained.
+    if args.explain and args.measure:
+        raise ValueError("--explain explains the model's own scores: leave --measure out")
+    if args.user is not None:
+        if args.model_dir is None:
+            raise ValueError("--user serves a known user from a model folder: pass --model-dir "
+                             "DIR (from `lastfm-rec scale fit --top-n N --out DIR`)")
+        if args.explain or args.measure:
+            raise ValueError("--user lists the model's own top-N from top_n.parquet: leave "
+                             "--explain and --measure out")
+    if args.explain and args.model_file is None and args.model_dir is None:
+        check_explainable(create(args.model))
+    if args.model_dir is not None:
+        return _recommend_from_folder(args)
+    from lastfm_rec.data.sheets import read_rec_sheet
     from lastfm_rec.serving.session import (
         load_model_file,
         load_serving_data,
@@ -157,11 +180,6 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
         recommend_for_likes,
     )
 
-    # Every check that needs no model comes before a model is loaded or trained.
-    if args.explain and args.measure:
-        raise ValueError("--explain explains the model's own scores: leave --measure out")
-    if args.explain and args.model_file is None:
-        check_explainable(create(args.model))
     data = load_serving_data(args.data_dir)  # read once: for the sheet and the session
     liked = read_rec_sheet(args.likes, data.artists)
     if args.model_file is None:
@@ -171,6 +189,36 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
         args.model = session.model_name
         if args.explain:
             check_explainable(session.model)
+    table = recommend_for_likes(session, liked, k=args.k, measure=args.measure,
+                                explain=args.explain)
+    _print_table(table, args, f"Top {len(table)} artists for the {len(liked)} you like")
+    return 0
+
+
+def _recommend_from_folder(args: argparse.Namespace) -> int:
+    """``recommend --model-dir``: a model folder of ``scale fit``, without the data."""
+    from lastfm_rec.data.sheets import read_rec_sheet
+    from lastfm_rec.serving.explain import check_explainable
+    from lastfm_rec.serving.model_dir import (
+        ARTISTS_FILE,
+        load_model_dir,
+        recommend_known_user,
+    )
+    from lastfm_rec.serving.session import recommend_for_likes
+
+    session = load_model_dir(args.model_dir)
+    args.model = session.model_name
+    if args.user is not None:
+        table = recommend_known_user(args.model_dir, session, args.user, k=args.k)
+        _print_table(table, args, f"Top {len(table)} artists for user {args.user}")
+        return 0
+    if "name" not in session.artists.columns:
+        raise ValueError(f"{args.model_dir / ARTISTS_FILE} has no artist names (the input had "
+                         "ids only): serve known users with --user ID, or fit on a folder "
+                         "with the artists table")
+    liked = read_rec_sheet(args.likes, session.artists)
+    if args.explain:
+        check_explainable(session.model)
     table = recommend_for_likes(session, liked, k=args.k, measure=args.measure,
                                 explain=args.explain)
     _print_table(table, args, f"Top {len(table)} artists for the {len(liked)} you like")

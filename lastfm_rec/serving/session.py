@@ -39,20 +39,22 @@ class Session:
     Attributes
     ----------
     artists
-        Every listened artist in the model's item order (``a_id``), with ``name``,
-        ``top3_tags``, ``popularity_score`` and ``listeners``.
-    plays
-        Users x artists CSR matrix of the play counts the model was fitted on.
+        Every listened artist in the model's item order (``a_id``), with ``artistID``,
+        ``name``, ``top3_tags``, ``popularity_score`` and ``listeners`` (a model folder of
+        data without names or tags has ``artistID``, ``popularity_score`` and ``listeners``).
     model
         The fitted recommender.
     model_name
         Its registry name.
+    like_plays
+        The play count each liked artist of a new user counts as: the median of the play
+        counts the model was fitted on.
     """
 
     artists: pd.DataFrame
-    plays: sp.csr_matrix
     model: Recommender
     model_name: str
+    like_plays: float
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,7 +109,7 @@ def load_session(data: str | os.PathLike | ServingData | None, model_name: str) 
         return model.fit(study.plays, show_progress=False)
 
     model = cached_model(data.data_dir, model_name, study.plays.shape, fit)
-    return Session(data.artists, study.plays, model, model_name)
+    return Session(data.artists, model, model_name, median_plays(study.plays))
 
 
 def load_sessions(data: str | os.PathLike | ServingData | None,
@@ -136,7 +138,7 @@ def load_model_file(data: str | os.PathLike | ServingData | None,
         raise ValueError(f"{path} scores {model.n_items} artists, the data has "
                          f"{data.study.plays.shape[1]}: fit it on this data folder (without "
                          "--trim-quantile)")
-    return Session(data.artists, data.study.plays, model, type(model).name)
+    return Session(data.artists, model, type(model).name, median_plays(data.study.plays))
 
 
 def _item_vectors(model: Recommender, measure: str | None) -> np.ndarray | None:
@@ -151,7 +153,15 @@ def _item_vectors(model: Recommender, measure: str | None) -> np.ndarray | None:
     return np.asarray(vectors, dtype=np.float64)
 
 
-def _table(session: Session, ids: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+def median_plays(plays: sp.csr_matrix) -> float:
+    """The median play count of a play matrix's entries (:attr:`Session.like_plays`)."""
+    return float(np.median(plays.data))
+
+
+def result_table(session: Session, ids: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    """The artists ``ids`` (``a_id``) with their ``scores``, described by
+    ``session.artists``: the columns of :data:`lastfm_rec.original.recommend.RESULT_COLUMNS`
+    it has, in that order."""
     table = session.artists.iloc[ids].copy()
     table["a_id"] = ids
     table["score"] = scores
@@ -159,11 +169,11 @@ def _table(session: Session, ids: np.ndarray, scores: np.ndarray) -> pd.DataFram
 
 
 def likes_row(session: Session, liked: np.ndarray) -> sp.csr_matrix:
-    """A new user's row: each liked artist played the median number of times."""
-    value = float(np.median(session.plays.data))
+    """A new user's row: each liked artist played ``session.like_plays`` times (the median)."""
     liked = np.unique(np.asarray(liked, dtype=np.int64))
-    return sp.csr_matrix((np.full(liked.size, value), (np.zeros(liked.size, int), liked)),
-                         shape=(1, session.plays.shape[1]))
+    return sp.csr_matrix((np.full(liked.size, session.like_plays),
+                          (np.zeros(liked.size, int), liked)),
+                         shape=(1, session.model.n_items))
 
 
 def recommend_for_likes(session: Session, liked: np.ndarray, k: int = 10,
@@ -175,8 +185,7 @@ def recommend_for_likes(session: Session, liked: np.ndarray, k: int = 10,
     ``explain=True`` adds ``because_you_like``: the (up to 3) liked artists that contributed
     most to each score (:func:`lastfm_rec.serving.explain.because_you_like`).
     """
-    n_items = session.plays.shape[1]
-    if np.unique(liked).size >= n_items:
+    if np.unique(liked).size >= session.model.n_items:
         raise ValueError("nothing left to recommend: the sheet likes every artist")
     if explain and measure is not None:
         raise ValueError("--explain explains the model's own scores: leave --measure out")
@@ -184,7 +193,7 @@ def recommend_for_likes(session: Session, liked: np.ndarray, k: int = 10,
     vectors = _item_vectors(session.model, measure)
     if vectors is None:
         ids, scores = session.model.recommend(0, row, N=k, recalculate_user=True)
-        table = _table(session, ids, scores)
+        table = result_table(session, ids, scores)
         if explain:
             table["because_you_like"] = because_you_like(
                 session.model, row, ids, session.artists["name"].to_numpy())
@@ -194,7 +203,7 @@ def recommend_for_likes(session: Session, liked: np.ndarray, k: int = 10,
     scores[row.indices] = -np.inf
     order, best = top_n(scores[None, :], k)
     keep = order[0] >= 0
-    return _table(session, order[0][keep], best[0][keep])
+    return result_table(session, order[0][keep], best[0][keep])
 
 
 def artist_neighbors(session: Session, name: str, k: int = 5,
@@ -210,6 +219,6 @@ def artist_neighbors(session: Session, name: str, k: int = 5,
     else:
         ids, scores = (row[0] for row in top_n(
             compute_scores(vectors[a_id], vectors, measure)[None, :], k))
-    table = _table(session, ids, scores)
+    table = result_table(session, ids, scores)
     table.attrs.update(query=str(session.artists["name"].iloc[a_id]), other_candidates=others)
     return table

@@ -52,7 +52,8 @@ def recommend_to_parquet(model: ALSModel, ratings: DataFrame, n: int,
 
     ``recommendForAllUsers`` ranks ``n`` plus the most items any user has heard, the heard
     ones are removed with an anti-join and the best ``n`` kept: rows ``(u_id, rank, a_id,
-    score)``, rank 1 best, ties to the lower id. Nothing is collected to the driver.
+    score)``, rank 1 best, ties to the lower id, and ``userID`` (the data's user id) first
+    when ``ratings`` has it. Nothing is collected to the driver.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -67,5 +68,9 @@ def recommend_to_parquet(model: ALSModel, ratings: DataFrame, n: int,
               .select(user, F.col(f"r.{item}").alias(item), F.col("r.rating").alias("score"))
               .join(heard, [user, item], "left_anti"))
     order = Window.partitionBy(user).orderBy(F.desc("score"), F.asc(item))
-    ranked.withColumn("rank", F.row_number().over(order)).where(F.col("rank") <= n).select(
-        user, "rank", item, "score").write.mode("overwrite").parquet(str(out))
+    top = ranked.withColumn("rank", F.row_number().over(order)).where(F.col("rank") <= n)
+    columns = [user, "rank", item, "score"]
+    if "userID" in ratings.columns:
+        top = top.join(ratings.select("userID", user).distinct(), user)
+        columns.insert(0, "userID")
+    top.select(*columns).write.mode("overwrite").parquet(str(out))

@@ -3,16 +3,18 @@
 ``lastfm-rec scale fit --input PATH --out DIR`` reads the listening rows on Spark (a HetRec
 folder, a Parquet table, Last.fm-360K's plays file or an LFM-1b folder; ``--format`` names
 the format where the path does not tell), re-indexes them (optionally trims outliers), fits
-MLlib ALS and writes
+MLlib ALS and writes a model folder that ``lastfm-rec recommend --model-dir DIR`` serves on
+its own (the layout is :mod:`lastfm_rec.serving.model_dir`'s):
 
-* ``DIR/spark-als.npz``: the model in the package's format (``Recommender.save``), which
-  ``lastfm-rec recommend --model-file DIR/spark-als.npz`` serves;
-* ``DIR/artists.parquet``: the listened artists in model order with top tags and popularity
-  (when the input folder has the artist and tag tables);
-* ``DIR/top_n.parquet`` with ``--top-n N``: every user's N best unheard artists, computed on
-  Spark.
+* ``DIR/spark-als.npz``: the factors in the package's model format, no play matrix;
+* ``DIR/artists.parquet``: the listened artists in model order, with ids and (when the input
+  has them) names, top tags and popularity;
+* ``DIR/top_n.parquet`` with ``--top-n N``: every user's N best unheard artists.
 
-Only argument parsing lives here (imported by :mod:`lastfm_rec.serving.cli` without pyspark); the
+The rows stay on Spark: only the factors and one number per artist come to the driver, and
+the Parquet folders are written by Spark.
+
+Argument parsing lives here (imported by :mod:`lastfm_rec.serving.cli` without pyspark); the
 work is :mod:`lastfm_rec.spark`'s.
 """
 
@@ -23,8 +25,6 @@ import sys
 from pathlib import Path
 
 from lastfm_rec.data.formats import FORMATS
-
-MODEL_FILE = "spark-als.npz"
 
 
 def add_scale_command(commands: argparse._SubParsersAction) -> None:
@@ -45,8 +45,9 @@ def add_scale_command(commands: argparse._SubParsersAction) -> None:
                           "local folder's files, a local .tsv's fields; a cluster path only "
                           "by its name)")
     fit.add_argument("--out", required=True, type=Path, metavar="DIR",
-                     help="output folder: spark-als.npz (here), artists.parquet and top_n.parquet "
-                          "(written by Spark: on a cluster, to its shared file system)")
+                     help="model folder: spark-als.npz (written here), artists.parquet and "
+                          "top_n.parquet (written by Spark: on a cluster, a shared file "
+                          "system); served by `lastfm-rec recommend --model-dir DIR`")
     fit.add_argument("--master", default=None, metavar="URL",
                      help="Spark master (default $LASTFM_REC_SPARK_MASTER, then local[*])")
     fit.add_argument("--driver-memory", default=None, metavar="SIZE",
@@ -57,7 +58,8 @@ def add_scale_command(commands: argparse._SubParsersAction) -> None:
                      help="drop rows above this quantile of play counts first (the analysis "
                           "uses 0.99; default: keep every row, as the served models do)")
     fit.add_argument("--top-n", type=int, default=None, metavar="N",
-                     help="also write every user's N best unheard artists to top_n.parquet")
+                     help="also write every user's N best unheard artists to top_n.parquet "
+                          "(what `recommend --model-dir DIR --user ID` answers from)")
     for name, kind, default in (("factors", int, 64), ("regularization", float, 1.0),
                                 ("alpha", float, 5.0), ("iterations", int, 15),
                                 ("blocks", int, 2), ("seed", int, 42)):
@@ -70,7 +72,11 @@ def add_scale_command(commands: argparse._SubParsersAction) -> None:
 
 
 def _cmd_scale_fit(args: argparse.Namespace) -> int:
+    import shutil
+
+    from lastfm_rec.files import write_model_file
     from lastfm_rec.models.spark_als import SparkALSRecommender
+    from lastfm_rec.serving.model_dir import ARTISTS_FILE, LIKE_PLAYS, MODEL_FILE, TOP_N_FILE
     from lastfm_rec.spark import als, preprocessing
     from lastfm_rec.spark.session import SparkSettings, spark_session
 
@@ -92,20 +98,22 @@ def _cmd_scale_fit(args: argparse.Namespace) -> int:
                                 alpha=args.alpha, iterations=args.iterations,
                                 scaling=args.scaling, random_state=args.seed,
                                 blocks=args.blocks)
-    plays = preprocessing.play_matrix(prepared.ratings, prepared.n_users, prepared.n_artists)
-    model.fit(plays, ratings=prepared.ratings)
-    args.out = args.out.resolve()
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / MODEL_FILE
-    model.save(path)
-    if "name" in prepared.artists.columns:
-        prepared.artists.orderBy("a_id").write.mode("overwrite").parquet(
-            str(args.out / "artists.parquet"))
+    model.fit_frame(prepared.ratings, prepared.n_users, prepared.n_artists)
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MODEL_FILE).unlink(missing_ok=True)  # written last: a folder with one is whole
+    prepared.artists.orderBy("a_id").write.mode("overwrite").parquet(str(out / ARTISTS_FILE))
     if args.top_n:
         als.recommend_to_parquet(model.spark_model_, prepared.ratings, args.top_n,
-                                   args.out / "top_n.parquet")
-    print(f"model written to {path}; serve it with `lastfm-rec recommend "
-          f"--model-file {path} --likes SHEET` (same data folder)")
+                                 out / TOP_N_FILE)
+    else:  # an older run's lists would not be this model's
+        shutil.rmtree(out / TOP_N_FILE, ignore_errors=True)
+    content = model.model_file()
+    content.meta[LIKE_PLAYS] = preprocessing.median_plays(prepared.ratings)
+    write_model_file(out / MODEL_FILE, content)
+    known = " or --user ID" if args.top_n else ""
+    print(f"model folder written to {out}; serve it with `lastfm-rec recommend --model-dir "
+          f"{out} --likes SHEET`{known} (no data folder needed)")
     return 0
 
 

@@ -223,15 +223,22 @@ def scaled_ratings(ratings: DataFrame, scaling: str = "log1p") -> DataFrame:
     return ratings.where(F.col("weight") != 0).select(
         "u_id", "a_id", expressions[scaling].cast("float").alias("rating"))
 
-def play_matrix(ratings: DataFrame, n_users: int, n_artists: int) -> sp.csr_matrix:
-    """The ``(u_id, a_id, weight)`` rows streamed into a users x artists CSR matrix
-    (float64, duplicates summed): what serving filters already heard artists with."""
-    selected = ratings.select("u_id", "a_id", "weight")
-    n = selected.count()
-    rows, cols, values = (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n))
-    for i, row in enumerate(selected.toLocalIterator()):  # one partition at a time
-        rows[i], cols[i], values[i] = row
-    matrix = sp.csr_matrix((values, (rows, cols)), shape=(n_users, n_artists))
-    matrix.sum_duplicates()
-    matrix.sort_indices()
-    return matrix
+def item_listeners(ratings: DataFrame, n_artists: int) -> np.ndarray:
+    """Users who played each artist, as ``Recommender.fit`` counts them in a play matrix
+    (``item_listeners_``): int64 by ``a_id``, ``n_artists`` long. Counted on Spark; one row per
+    artist comes to the driver."""
+    from pyspark.sql import functions as F
+
+    counts = ratings.where(F.col("weight") != 0).groupBy("a_id").agg(
+        F.countDistinct("u_id").alias("listeners"))
+    out = np.zeros(n_artists, dtype=np.int64)
+    for row in counts.toLocalIterator():
+        out[row["a_id"]] = row["listeners"]
+    return out
+
+def median_plays(ratings: DataFrame) -> float:
+    """The median ``weight`` of the rows with plays, exact (``numpy.median`` of a play
+    matrix's entries): what serving counts each liked artist of a new user as."""
+    from pyspark.sql import functions as F
+
+    return outlier_threshold(ratings.where(F.col("weight") != 0), 0.5)

@@ -123,7 +123,7 @@ def spark_session(settings: SparkSettings | None = None) -> SparkSession:
             .set("spark.ui.enabled", "false")
             .set("spark.ui.showConsoleProgress", "false")
             .set("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
-            .set("spark.sql.execution.arrow.pyspark.enabled", "false"))  # no pyarrow
+            .set("spark.sql.execution.arrow.pyspark.enabled", "false"))  # toPandas, row by row
     if settings.local_dir:
         conf = conf.set("spark.local.dir", settings.local_dir)
     # pyspark 4.3 warns on every toPandas that it does not fully support pandas 3.
