@@ -274,3 +274,43 @@ def test_scale_fit_reads_the_releases_end_to_end(spark, tmp_path, capsys) -> Non
     assert capsys.readouterr().err == (f"error: {bad} line 3: play count 'many' is not a whole "
                                        f"number from 0 to 9223372036854775807; fix or delete "
                                        "the line\n")
+
+
+@pytest.mark.spark
+def test_a_360k_model_folder_serves_its_artist_names_without_hetrec_data(
+        spark, tmp_path, monkeypatch, capsys) -> None:
+    """The issue's command on a file in the 360K format (told by its name), then the folder
+    served for a sheet of that data's artist names, and for one of its users, with no HetRec
+    folder anywhere."""
+    import json
+
+    from lastfm_rec.data.sheets import write_rec_sheet
+    from lastfm_rec.serving import model_dir
+    from lastfm_rec.serving.cli import main
+
+    source = random_360k(tmp_path / "usersha1-artmbid-artname-plays.tsv", seed=8)
+    release = load_release(source)
+    out = tmp_path / "model-360k"
+    assert main(["scale", "fit", "--input", str(source), "--out", str(out), "--factors", "4",
+                 "--iterations", "3", "--top-n", "3"]) == 0
+    monkeypatch.setenv("LASTFM_REC_DATA", str(tmp_path / "no-data"))
+    monkeypatch.chdir(tmp_path)
+    artists = model_dir.read_parquet(out / model_dir.ARTISTS_FILE).sort_values("a_id")
+    assert artists["name"].tolist() == list(release.artist_names)
+    listeners = np.diff(release.plays.tocsc().indptr)
+    table = pd.DataFrame({"name": release.artist_names, "listeners": listeners})
+    likes = ["Björk", '"Weird Al" Yankovic']
+    sheet = write_rec_sheet(table, tmp_path / "likes.csv", n=len(table), likes=likes)
+    capsys.readouterr()
+    assert main(["recommend", "--model-file", str(out / model_dir.MODEL_FILE), "--likes",
+                 str(sheet), "-k", "3", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    names = [row["name"] for row in answer["results"]]
+    assert len(names) == 3 and set(names) <= set(release.artist_names)
+    assert not set(names) & set(likes)
+    user = USERS[0]
+    assert main(["recommend", "--model-dir", str(out), "--user", user, "--json"]) == 0
+    known = json.loads(capsys.readouterr().out)
+    heard = set(release.plays[release.users.to_index(np.array([user]))[0]].indices.tolist())
+    assert len(known["results"]) == min(3, release.plays.shape[1] - len(heard))
+    assert not {row["a_id"] for row in known["results"]} & heard

@@ -343,7 +343,7 @@ def test_notebook_runs_with_quick_parameters(spark, notebooks) -> None:
     assert results["jvm_peak_mb"]["0.05x spark-als"] > 100  # the JVM is measured too
 
 
-def test_recorded_results_of_notebook_06_hold_its_claims() -> None:
+def test_recorded_results_of_notebook_07_hold_its_claims() -> None:
     """The committed run (``make run-spark``, real data plus 1x and 10x synthetic data)."""
     r = read_results(NOTEBOOK)
     assert r["real_data"] and r["scales"] == [1, 10]

@@ -103,8 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="serve the model folder of `lastfm-rec scale fit --out DIR` "
                             "instead of --model; needs no data folder")
     saved.add_argument("--model-file", type=Path, default=None, metavar="PATH",
-                       help="serve a saved model (e.g. DIR/spark-als.npz) instead of --model, "
-                            "with the artists of the data folder it was fitted on")
+                       help="serve a saved model instead of --model, with the artists of the "
+                            "data folder it was fitted on; DIR/spark-als.npz of `scale fit` is "
+                            "served from its folder unless --data-dir is given")
     recommend.set_defaults(handler=_cmd_recommend)
 
     artists = commands.add_parser("artists", parents=[common],
@@ -170,6 +171,9 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
                              "--explain and --measure out")
     if args.explain and args.model_file is None and args.model_dir is None:
         check_explainable(create(args.model))
+    if args.model_file is not None and args.data_dir is None and _in_model_folder(
+            args.model_file):
+        args.model_dir = args.model_file.parent  # a scale fit folder serves on its own
     if args.model_dir is not None:
         return _recommend_from_folder(args)
     from lastfm_rec.data.sheets import read_rec_sheet
@@ -193,6 +197,13 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
                                 explain=args.explain)
     _print_table(table, args, f"Top {len(table)} artists for the {len(liked)} you like")
     return 0
+
+
+def _in_model_folder(model_file: Path) -> bool:
+    """Whether ``model_file`` is the model of a ``scale fit`` folder (its artists beside it)."""
+    from lastfm_rec.serving.model_dir import ARTISTS_FILE, MODEL_FILE
+
+    return model_file.name == MODEL_FILE and (model_file.parent / ARTISTS_FILE).exists()
 
 
 def _recommend_from_folder(args: argparse.Namespace) -> int:
