@@ -135,6 +135,15 @@ def fit_and_score(name: str, data: StudyData, signals: str, train: sp.csr_matrix
     """Fit registry model ``name`` (settings for the input kind, then
     :data:`PROTOCOL_SETTINGS`, then ``params``) on ``train`` given ``signals`` and score it
     on ``test`` (:func:`literature_metrics`)."""
+    return _fit_and_rank(name, data, signals, train, test, K, params)[1]
+
+
+def _fit_and_rank(name: str, data: StudyData, signals: str, train: sp.csr_matrix,
+                  test: sp.csr_matrix, K: Sequence[int], params: dict[str, Any],
+                  show_progress: bool = False,
+                  **fit_options: Any) -> tuple[models.Recommender, dict[str, float]]:
+    """The fitted model and its row of :func:`fit_and_score` (``fit_options`` go to
+    ``fit``)."""
     matrix = model_input(train, signals)
     inputs = "binary" if signals == "binary" else "plays"
     settings = {**PROTOCOL_SETTINGS.get((name, signals), {}), **params}
@@ -142,15 +151,15 @@ def fit_and_score(name: str, data: StudyData, signals: str, train: sp.csr_matrix
                           **side_inputs(name, data, signals, test))
     with profiled(f"literature {name} ({signals})"):
         started = time.perf_counter()
-        model.fit(matrix, show_progress=False)
+        model.fit(matrix, show_progress=show_progress, **fit_options)
         fit_seconds = time.perf_counter() - started
         users = evaluated_users(test)
         with profiled("rank"):
             ranked = rank_users(model, users, matrix[users], max(K))
     recovered, cold_rows = cold_recovered(ranked, test[users], cold_artists(train), k=10)
-    return {**literature_metrics(ranked, test[users], K), "users": int(users.size),
-            "cold_rows": cold_rows, "cold_recovered@10": recovered,
-            "fit_seconds": fit_seconds}
+    return model, {**literature_metrics(ranked, test[users], K), "users": int(users.size),
+                   "cold_rows": cold_rows, "cold_recovered@10": recovered,
+                   "fit_seconds": fit_seconds}
 
 
 def run_literature(data: StudyData, runs: Mapping[str, tuple[Any, ...]],
@@ -217,26 +226,19 @@ def epoch_choices(name: str, data: StudyData, seed: int = 0, fraction: float = 0
     """
     import pandas as pd
 
-    train, test = random_split(data.plays, fraction, seed=seed)
-    matrix = model_input(train, "binary")
-    model = models.create(name, inputs="binary", **params,
-                          **side_inputs(name, data, "binary", test))
-    if "test_items" not in inspect.signature(model.fit).parameters:
+    if "test_items" not in inspect.signature(models.create(name).fit).parameters:
         raise ValueError(f"{name} is not trained in epochs chosen on validation; use "
                          "lightgcn or social-lightgcn")
-    with profiled(f"epoch choices {name}"):
-        started = time.perf_counter()
-        model.fit(matrix, show_progress=show_progress, test_items=test)
-        fit_seconds = time.perf_counter() - started
-        users = evaluated_users(test)
-        ranked = rank_users(model, users, matrix[users], max(K))
+    train, test = random_split(data.plays, fraction, seed=seed)
+    model, scores = _fit_and_rank(name, data, "binary", train, test, K, params,
+                                  show_progress=show_progress, test_items=test)
     curves = pd.DataFrame({"epoch": model.validation_curve_[:, 0].astype(int),
                            "validation": model.validation_curve_[:, 1],
                            "test": model.test_curve_[:, 1]})
     best_test = curves.loc[curves["test"].idxmax()]
-    row = {**literature_metrics(ranked, test[users], K),
+    row = {**{key: value for key, value in scores.items()
+              if key not in ("cold_rows", "cold_recovered@10")},
            "validation_epoch": int(model.best_epoch_), "test_epoch": int(best_test["epoch"]),
            "ndcg@10 at test epoch": float(best_test["test"]),
-           "epochs_run": int(model.loss_curve_.size), "users": int(users.size),
-           "fit_seconds": fit_seconds}
+           "epochs_run": int(model.loss_curve_.size)}
     return row, curves

@@ -248,6 +248,7 @@ class LightGCNRecommender(FactorRecommender):
         self.batch_size, self.l2, self.epochs = batch_size, l2, epochs
         self.validation_fraction, self.eval_every = validation_fraction, eval_every
         self.patience, self.refit, self.random_state = patience, refit, random_state
+        self._test_items: sp.csr_matrix | None = None  # set by fit for its duration
 
     # ------------------------------------------------------------------ the graph
     def _user_graph(self) -> sp.csr_matrix | None:
@@ -308,9 +309,8 @@ class LightGCNRecommender(FactorRecommender):
         self.test_curve_ = np.zeros((0, 2))
         if validation.nnz:
             run = _Run(self, tf, train, friends, seeds[0], validation)
-            test_items = getattr(self, "_test_items", None)
-            if test_items is not None:
-                run.watch(positives, test_items)
+            if self._test_items is not None:
+                run.watch(positives, self._test_items)
             run.train(int(self.epochs), show_progress, callback)
             self.validation_curve_ = np.array(run.curve, dtype=np.float64).reshape(-1, 2)
             self.test_curve_ = np.array(run.test_curve, dtype=np.float64).reshape(-1, 2)

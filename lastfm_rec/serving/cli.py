@@ -17,9 +17,14 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from lastfm_rec.spark.cli import add_scale_command
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from lastfm_rec.serving.session import Session
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command ended by Ctrl-C
@@ -174,29 +179,31 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     if args.model_file is not None and args.data_dir is None and _in_model_folder(
             args.model_file):
         args.model_dir = args.model_file.parent  # a scale fit folder serves on its own
-    if args.model_dir is not None:
-        return _recommend_from_folder(args)
-    from lastfm_rec.data.sheets import read_rec_sheet
-    from lastfm_rec.serving.session import (
-        load_model_file,
-        load_serving_data,
-        load_session,
-        recommend_for_likes,
-    )
+    if args.user is not None:  # with --model-dir, checked above
+        return _recommend_known_user(args)
+    from lastfm_rec.serving.session import recommend_for_likes
 
-    data = load_serving_data(args.data_dir)  # read once: for the sheet and the session
-    liked = read_rec_sheet(args.likes, data.artists)
-    if args.model_file is None:
-        session = load_session(data, args.model)
-    else:
-        session = load_model_file(data, args.model_file)
-        args.model = session.model_name
-        if args.explain:
-            check_explainable(session.model)
+    session, liked = _folder_likes(args) if args.model_dir is not None else _data_likes(args)
+    args.model = session.model_name
+    if args.explain and (args.model_file is not None or args.model_dir is not None):
+        check_explainable(session.model)
     table = recommend_for_likes(session, liked, k=args.k, measure=args.measure,
                                 explain=args.explain)
     _print_table(table, args, f"Top {len(table)} artists for the {len(liked)} you like")
     return 0
+
+
+def _data_likes(args: argparse.Namespace) -> tuple[Session, np.ndarray]:
+    """The session of ``--model`` or ``--model-file`` on the data folder, and the sheet's
+    liked artists (read first: a bad sheet fails before a model is fitted)."""
+    from lastfm_rec.data.sheets import read_rec_sheet
+    from lastfm_rec.serving.session import load_model_file, load_serving_data, load_session
+
+    data = load_serving_data(args.data_dir)  # read once: for the sheet and the session
+    liked = read_rec_sheet(args.likes, data.artists)
+    if args.model_file is None:
+        return load_session(data, args.model), liked
+    return load_model_file(data, args.model_file), liked
 
 
 def _in_model_folder(model_file: Path) -> bool:
@@ -206,33 +213,28 @@ def _in_model_folder(model_file: Path) -> bool:
     return model_file.name == MODEL_FILE and (model_file.parent / ARTISTS_FILE).exists()
 
 
-def _recommend_from_folder(args: argparse.Namespace) -> int:
-    """``recommend --model-dir``: a model folder of ``scale fit``, without the data."""
+def _folder_likes(args: argparse.Namespace) -> tuple[Session, np.ndarray]:
+    """``--model-dir``: the session of a ``scale fit`` folder, without the data, and the
+    sheet's liked artists among its artist names."""
     from lastfm_rec.data.sheets import read_rec_sheet
-    from lastfm_rec.serving.explain import check_explainable
-    from lastfm_rec.serving.model_dir import (
-        ARTISTS_FILE,
-        load_model_dir,
-        recommend_known_user,
-    )
-    from lastfm_rec.serving.session import recommend_for_likes
+    from lastfm_rec.serving.model_dir import ARTISTS_FILE, load_model_dir
 
     session = load_model_dir(args.model_dir)
-    args.model = session.model_name
-    if args.user is not None:
-        table = recommend_known_user(args.model_dir, session, args.user, k=args.k)
-        _print_table(table, args, f"Top {len(table)} artists for user {args.user}")
-        return 0
     if "name" not in session.artists.columns:
         raise ValueError(f"{args.model_dir / ARTISTS_FILE} has no artist names (the input had "
                          "ids only): serve known users with --user ID, or fit on a folder "
                          "with the artists table")
-    liked = read_rec_sheet(args.likes, session.artists)
-    if args.explain:
-        check_explainable(session.model)
-    table = recommend_for_likes(session, liked, k=args.k, measure=args.measure,
-                                explain=args.explain)
-    _print_table(table, args, f"Top {len(table)} artists for the {len(liked)} you like")
+    return session, read_rec_sheet(args.likes, session.artists)
+
+
+def _recommend_known_user(args: argparse.Namespace) -> int:
+    """``--model-dir DIR --user ID``: the user's rows of the folder's ``top_n.parquet``."""
+    from lastfm_rec.serving.model_dir import load_model_dir, recommend_known_user
+
+    session = load_model_dir(args.model_dir)
+    args.model = session.model_name
+    table = recommend_known_user(args.model_dir, session, args.user, k=args.k)
+    _print_table(table, args, f"Top {len(table)} artists for user {args.user}")
     return 0
 
 
